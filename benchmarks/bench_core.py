@@ -1,0 +1,141 @@
+"""Core speed: ours and the peer timed in one run, ratios printed (issue 2).
+
+Models: torchvision resnet18 (random weights) at 224 px, and a small VGG-like CNN at 64 px.
+For each: one plain no-grad forward (the floor), Grad-CAM (ours vs pytorch-grad-cam),
+occlusion patch 16 / stride 8 (ours vs Captum with perturbations_per_eval 1 and 64), integrated
+gradients 50 steps (ours vs Captum with internal_batch_size 16). Median of ``--repeat`` runs
+after a warm-up. Runs on CPU, and on CUDA too when one is present.
+
+    python benchmarks/bench_core.py [--repeat 5] [--device cpu|cuda|all] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from captum.attr import IntegratedGradients, Occlusion
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+from torchvision.models import resnet18
+
+import xai_widgets as xw
+
+
+def small_cnn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 8 * 8, 64), nn.ReLU(inplace=True), nn.Linear(64, 10),
+    )  # fmt: skip
+
+
+def timed(fn: Callable[[], object], repeat: int, device: torch.device) -> float:
+    """Median wall time in ms over ``repeat`` runs after one warm-up."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def no_inplace(model: nn.Module) -> nn.Module:
+    """The peers' copy: pytorch-grad-cam and Captum hooks need out-of-place ReLUs."""
+    twin = copy.deepcopy(model)
+    for m in twin.modules():
+        if isinstance(m, nn.ReLU):
+            m.inplace = False
+    return twin
+
+
+def bench(name: str, model: nn.Module, size: int, layer: str, device, repeat: int) -> list:
+    model = model.to(device).eval()
+    peer = no_inplace(model)
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+    with torch.no_grad():
+        target = int(model(x).argmax(1))
+    rows = []
+
+    def fwd():
+        with torch.no_grad():
+            model(x)
+
+    t_fwd = timed(fwd, repeat, device)
+    rows.append((name, "forward (no grad)", t_fwd, None, None))
+
+    t_ours = timed(
+        lambda: xw.explain(model, x, "grad_cam", target=target, layer=layer), repeat, device
+    )
+    with GradCAM(peer, [dict(peer.named_modules())[layer]]) as cam:
+        t_peer = timed(lambda: cam(x, [ClassifierOutputTarget(target)]), repeat, device)
+    rows.append((name, "grad_cam", t_ours, "pytorch-grad-cam GradCAM", t_peer))
+    rows.append((name, "grad_cam / forward", t_ours / t_fwd, "target <= 1.6", None))
+
+    occ = dict(patch=16, stride=8)
+    t_ours = timed(lambda: xw.explain(model, x, "occlusion", target=target, **occ), repeat, device)
+    captum_occ = Occlusion(peer)
+    for ppe in (1, 64):
+        t_peer = timed(
+            lambda ppe=ppe: captum_occ.attribute(
+                x, sliding_window_shapes=(3, 16, 16), strides=(3, 8, 8), baselines=0.0,
+                target=target, perturbations_per_eval=ppe,
+            ),
+            max(1, repeat // (3 if ppe == 1 else 1)), device,
+        )  # fmt: skip
+        rows.append((name, "occlusion 16/8", t_ours, f"Captum Occlusion ppe={ppe}", t_peer))
+
+    t_ours = timed(
+        lambda: xw.explain(model, x, "integrated_gradients", target=target, steps=50),
+        repeat, device,
+    )  # fmt: skip
+    ig = IntegratedGradients(peer)
+    t_peer = timed(
+        lambda: ig.attribute(x, baselines=0.0, target=target, n_steps=50, internal_batch_size=16),
+        repeat, device,
+    )  # fmt: skip
+    rows.append((name, "integrated_gradients 50", t_ours, "Captum IG ibs=16", t_peer))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--device", default="all", choices=["cpu", "cuda", "all"])
+    parser.add_argument("--quick", action="store_true", help="small CNN only")
+    args = parser.parse_args()
+    devices = [torch.device("cpu")]
+    if args.device == "cuda" or (args.device == "all" and torch.cuda.is_available()):
+        devices = [torch.device("cuda")] if args.device == "cuda" else [*devices, "cuda"]
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    for device in map(torch.device, devices):
+        torch.manual_seed(0)
+        cases = [("small CNN 64px", small_cnn(), 64, "6")]
+        if not args.quick:
+            cases.append(("resnet18 224px", resnet18(weights=None), 224, "layer4"))
+        print(f"\n== device {device} ==")
+        print(f"{'model':16} {'what':26} {'ours ms':>9}  {'peer':28} {'peer ms':>9} {'ratio':>7}")
+        for case in cases:
+            for model, what, ours, peer, theirs in bench(*case, device, args.repeat):
+                if peer and theirs is None:  # a ratio row
+                    print(f"{model:16} {what:26} {ours:9.2f}  {peer:28}")
+                    continue
+                ratio = f"{ours / theirs:7.2f}" if theirs else ""
+                peer_ms = f"{theirs:9.1f}" if theirs else ""
+                print(f"{model:16} {what:26} {ours:9.1f}  {peer or '':28} {peer_ms:>9} {ratio}")
+    print("\nratio = ours / peer (lower is faster)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Real-browser tests (JupyterLab / Voila in headless Chromium); see harness.py."""

@@ -1,0 +1,177 @@
+"""Drive a notebook in JupyterLab through ``window.jupyterapp`` (``expose_app_in_browser``).
+
+Pitfalls handled here: running cells before the kernel is really ready opens a modal "Select
+Kernel" dialog and nothing runs, so :meth:`LabNotebook.wait_kernel_ready` waits for the panel of
+*this* notebook to have ``sessionContext.isReady``, a connected ``idle`` kernel and no dialog;
+``page.evaluate`` has no timeout and awaits a returned promise, so commands are fired and
+forgotten and their effect is awaited with ``wait_for_function`` (which has one); without a save
+before ``page.reload()`` the widget outputs do not come back.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+
+from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from .servers import JupyterLabServer
+
+PAGE_TIMEOUT_MS = 90_000  # first load of the Lab bundles on a busy 2-core machine
+KERNEL_TIMEOUT_MS = 120_000  # kernel start has been seen to take 20+ s under load
+RUN_TIMEOUT_MS = 120_000
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+# JS prologue: `panel` is the notebook panel open on `path` (or undefined).
+_PANEL = """
+const app = window.jupyterapp;
+const panel = app && app.shell
+    ? Array.from(app.shell.widgets('main')).find(w => w.context && w.context.path === path)
+    : undefined;
+"""
+
+_KERNEL_STATE = f"""(path) => {{ {_PANEL}
+    const sc = panel && panel.sessionContext;
+    const kernel = sc && sc.session && sc.session.kernel;
+    return {{
+        panel: !!panel,
+        visible: !!(panel && panel.isVisible),
+        cells: panel ? panel.content.widgets.length : 0,
+        contextReady: !!(panel && panel.context.isReady),
+        sessionReady: !!(sc && sc.isReady),
+        status: kernel ? kernel.status : null,
+        connection: kernel ? kernel.connectionStatus : null,
+        dialog: (document.querySelector('.jp-Dialog') || {{}}).innerText || null,
+    }};
+}}"""
+
+_KERNEL_READY = f"""(path) => {{ {_PANEL}
+    const dialog = document.querySelector('.jp-Dialog');
+    if (dialog) return 'dialog: ' + dialog.innerText;  // truthy: ends the wait, reported below
+    if (!panel || !panel.isVisible || !panel.context.isReady) return false;
+    if (panel.content.widgets.length === 0 || !panel.content.node.querySelector('.jp-Cell')) {{
+        return false;
+    }}
+    const sc = panel.sessionContext;
+    const kernel = sc.session && sc.session.kernel;
+    return sc.isReady && !!kernel && kernel.status === 'idle'
+        && kernel.connectionStatus === 'connected';
+}}"""
+
+_RUN_ALL = f"""(path) => {{ {_PANEL}
+    if (!panel) throw new Error('notebook not open: ' + path);
+    // Clear counts first, so that wait_executed cannot mistake an earlier run for this one.
+    for (const c of panel.content.widgets) {{
+        if (c.model.type === 'code') c.model.clearExecution();
+    }}
+    app.shell.activateById(panel.id);
+    app.commands.execute('notebook:run-all-cells', {{widget: panel.id}});
+    return true;  // fire and forget: page.evaluate would await the command with no timeout
+}}"""
+
+_EXECUTED = f"""(path) => {{ {_PANEL}
+    if (!panel) return false;
+    const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+    const code = panel.content.widgets.filter(
+        c => c.model.type === 'code' && c.model.sharedModel.getSource().trim() !== '');
+    const pending = c => (c.node.querySelector('.jp-InputArea-prompt')?.textContent || '')
+        .includes('*');
+    return !!kernel && kernel.status === 'idle'
+        && code.every(c => c.model.executionCount !== null && !pending(c));
+}}"""
+
+_OUTPUTS = f"""(path) => {{ {_PANEL}
+    if (!panel) return null;
+    return panel.content.widgets.map(c => c.model.type === 'code' ? c.model.outputs.toJSON() : []);
+}}"""
+
+_SAVE = f"""(path) => {{ {_PANEL}
+    if (!panel) throw new Error('notebook not open: ' + path);
+    app.shell.activateById(panel.id);
+    const state = {{path, done: false, error: null}};
+    window.__xwSaved = state;
+    app.commands.execute('docmanager:save').then(() => {{ state.done = true; }},
+                                              e => {{ state.error = String(e); }});
+    return true;
+}}"""
+
+
+@dataclass
+class LabNotebook:
+    """A notebook in the JupyterLab of ``server``, driven through ``window.jupyterapp``."""
+
+    page: Page
+    server: JupyterLabServer
+    path: str  # relative to the server root
+    workspace: str = field(default_factory=lambda: f"xw-{uuid.uuid4().hex[:12]}")
+
+    def open(self, timeout_ms: int = KERNEL_TIMEOUT_MS) -> None:
+        """Navigate to the notebook (in its own workspace) and wait until its kernel is ready."""
+        url = self.server.notebook_url(self.path, self.workspace)
+        self.page.goto(url, timeout=PAGE_TIMEOUT_MS)
+        self.wait_kernel_ready(timeout_ms)
+
+    def kernel_state(self) -> dict:
+        """Panel/session/kernel state and the text of any open dialog (for diagnostics)."""
+        return self.page.evaluate(_KERNEL_STATE, self.path)
+
+    def wait_kernel_ready(self, timeout_ms: int = KERNEL_TIMEOUT_MS) -> None:
+        """Cells rendered, session ready, kernel idle and connected; fail at once on a dialog.
+
+        A modal dialog ("Select Kernel", "Kernel Restarting", ...) means the notebook cannot run
+        as it is (e.g. no ``kernelspec`` metadata), so it fails now with the dialog's text.
+        """
+        try:
+            handle = self.page.wait_for_function(
+                _KERNEL_READY, arg=self.path, timeout=timeout_ms, polling=200
+            )
+        except PlaywrightTimeoutError as exc:
+            raise AssertionError(f"kernel not ready: {self.kernel_state()}") from exc
+        outcome = handle.json_value()
+        if outcome is not True:
+            raise AssertionError(f"kernel not ready, a dialog is open: {outcome}")
+
+    def run_all(self) -> None:
+        """Run all cells (fire and forget); follow with :meth:`wait_executed` or a selector."""
+        self.page.evaluate(_RUN_ALL, self.path)
+
+    def outputs(self) -> list[list[dict]]:
+        """Outputs of every cell as nbformat dicts (empty list for non-code cells)."""
+        return self.page.evaluate(_OUTPUTS, self.path)
+
+    def wait_executed(self, timeout_ms: int = RUN_TIMEOUT_MS, allow_errors: bool = False) -> None:
+        """Wait until every code cell has run and the kernel is idle; fail on error outputs."""
+        try:
+            self.page.wait_for_function(_EXECUTED, arg=self.path, timeout=timeout_ms, polling=200)
+        except PlaywrightTimeoutError as exc:
+            raise AssertionError(f"cells did not finish: {self.kernel_state()}") from exc
+        if not allow_errors:
+            errors = [o for cell in self.outputs() for o in cell if o["output_type"] == "error"]
+            if errors:
+                first = errors[0]
+                trace = _ANSI.sub("", "\n".join(first.get("traceback", [])))
+                raise AssertionError(f"cell raised {first['ename']}: {first['evalue']}\n{trace}")
+
+    def stream_text(self, cell: int, name: str = "stdout") -> str:
+        """Concatenated ``stdout`` (or ``stderr``) text of cell ``cell``."""
+        return "".join(
+            "".join(o["text"]) if isinstance(o["text"], list) else o["text"]
+            for o in self.outputs()[cell]
+            if o["output_type"] == "stream" and o["name"] == name
+        )
+
+    def save(self, timeout_ms: int = 30_000) -> None:
+        """Save (as ``docmanager:save`` / Ctrl+S do) and wait until the file is written."""
+        self.page.evaluate(_SAVE, self.path)
+        self.page.wait_for_function(
+            "() => window.__xwSaved.done || window.__xwSaved.error", timeout=timeout_ms
+        )
+        error = self.page.evaluate("() => window.__xwSaved.error")
+        assert error is None, f"save failed: {error}"
+
+    def reload(self, timeout_ms: int = KERNEL_TIMEOUT_MS) -> None:
+        """Reload the page (save first, or the widget outputs are gone) and wait for the kernel."""
+        self.page.reload(timeout=PAGE_TIMEOUT_MS)
+        self.wait_kernel_ready(timeout_ms)

@@ -1,0 +1,23 @@
+"""Fixtures of the core tests; the models themselves live in helpers.py."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import MODEL_NAMES, make_input, make_model
+from torch import nn
+
+
+@pytest.fixture(params=MODEL_NAMES)
+def model_name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def model(model_name: str) -> nn.Module:
+    return make_model(model_name)
+
+
+@pytest.fixture
+def x() -> torch.Tensor:
+    return make_input()

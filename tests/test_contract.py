@@ -1,0 +1,122 @@
+"""The model contract: every registered method leaves the model bit-identical.
+
+Every method runs on every fixture model in four states: eval, train, half the parameters
+frozen with existing .grad, and a raising target (plus a model that raises mid-forward). The
+weights, buffers (BatchNorm running statistics included), every module's training flag, each
+parameter's requires_grad, .grad object and value, the hook dictionaries and the module objects
+must all be exactly as before, and the original exception must reach the caller.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import GAP_MODELS, MODEL_NAMES, assert_unchanged, make_input, make_model, snapshot
+from torch import nn
+
+import xai_widgets as xw
+
+# Small parameters keep the 13 methods x 3 models x 5 states fast.
+FAST = {
+    "smoothgrad": {"samples": 3},
+    "integrated_gradients": {"steps": 4},
+    "occlusion": {"patch": 8, "stride": 8},
+}
+
+
+def _user_hooks(model: nn.Module) -> None:
+    """Hooks a user may have: they must survive, in place and in order."""
+    first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    first.register_forward_hook(lambda m, i, o: None)
+    first.register_forward_pre_hook(lambda m, i: None)
+    model.register_forward_hook(lambda m, i, o: None)
+
+
+def _prepare(model: nn.Module, state: str) -> None:
+    _user_hooks(model)
+    if state == "train":
+        model.train()
+    elif state == "frozen":
+        model.train()
+        for i, p in enumerate(model.parameters()):
+            if i % 2:
+                p.requires_grad_(False)
+            else:
+                p.grad = torch.full_like(p, 0.5)
+        # a mixed tree: one submodule in eval while the rest trains
+        next(m for m in model.modules() if m is not model).eval()
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def _raising_target(output: torch.Tensor) -> torch.Tensor:
+    raise Boom("target failed")
+
+
+@pytest.mark.parametrize("method", xw.list_methods())
+@pytest.mark.parametrize("state", ["eval", "train", "frozen"])
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_model_unchanged(method: str, state: str, name: str) -> None:
+    model = make_model(name)
+    _prepare(model, state)
+    before = snapshot(model)
+    if method == "cam" and name not in GAP_MODELS:
+        # CAM is undefined without a GAP + linear head: a clear error, model untouched
+        with pytest.raises(ValueError, match="global-average-pool"):
+            xw.explain(model, make_input(), method)
+    else:
+        e = xw.explain(model, make_input(), method, **FAST.get(method, {}))
+        assert torch.isfinite(e.heatmap).all()
+    assert_unchanged(before, model)
+
+
+@pytest.mark.parametrize("method", xw.list_methods())
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_model_unchanged_when_target_raises(method: str, name: str) -> None:
+    model = make_model(name)
+    _prepare(model, "frozen")
+    before = snapshot(model)
+    with pytest.raises(Boom, match="target failed"):
+        xw.explain(model, make_input(), method, target=_raising_target, **FAST.get(method, {}))
+    assert_unchanged(before, model)
+
+
+class Exploding(nn.Module):
+    """Raises on the k-th forward call, after the wrapped model's hooks have run."""
+
+    def __init__(self, inner: nn.Module, at_call: int) -> None:
+        super().__init__()
+        self.inner = inner
+        self.at_call = at_call
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.inner(x)
+        self.calls += 1
+        if self.calls == self.at_call:
+            raise Boom("model failed")
+        return out
+
+
+@pytest.mark.parametrize("method", xw.list_methods())
+@pytest.mark.parametrize("at_call", [1, 2, 3])
+def test_model_unchanged_when_model_raises(method: str, at_call: int) -> None:
+    model = Exploding(make_model("resnet"), at_call)
+    _prepare(model, "frozen")
+    before = snapshot(model)
+    try:
+        xw.explain(model, make_input(), method, **FAST.get(method, {}))
+    except Boom:
+        pass
+    else:
+        # only possible when the method needs fewer forwards than at_call
+        assert at_call > 1
+    assert_unchanged(before, model)
+
+
+def test_first_forward_failure_reaches_caller() -> None:
+    model = Exploding(make_model("vgg"), 1)
+    with pytest.raises(Boom, match="model failed"):
+        xw.explain(model, make_input(), "saliency")

@@ -1,0 +1,14 @@
+"""Attribution methods, one small file per family, each registered by name.
+
+Importing this package registers: saliency, input_x_gradient, smoothgrad,
+integrated_gradients, guided_backprop, deconvnet, layer_visualization, cam, grad_cam,
+grad_cam_pp, score_cam, guided_grad_cam, occlusion.
+"""
+
+# registration order is the order of the lists in the UI: gradients, guided, CAM, perturbation
+from . import gradients, guided  # noqa: F401, I001
+from . import cam, occlusion  # noqa: F401
+from .forward import Forward
+from .registry import Method, ParamSpec, get_method, list_methods, method_params
+
+__all__ = ["Forward", "Method", "ParamSpec", "get_method", "list_methods", "method_params"]

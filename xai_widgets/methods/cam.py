@@ -1,0 +1,223 @@
+"""Class activation maps: CAM, Grad-CAM, Grad-CAM++, Score-CAM, guided Grad-CAM, and the
+layer's own sum.
+
+All produce (N, h, w) maps at the resolution of ``layer`` (a dotted name or submodule; "" means
+the last layer with a spatial output). They differ only in the channel weights w_k of
+map = sum_k w_k A_k (then ReLU for the Grad-CAM family): each variant overrides
+:meth:`ChannelCAM.channel_weights`. The activation A is the layer's output as the next module
+receives it (captured before any in-place op downstream), and gradients stop at the layer: the
+backward never enters the layers before it nor any parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..hooks import replace_output
+from ..targets import Target
+from .batching import chunks
+from .forward import Forward
+from .guided import GuidedBackprop
+from .registry import Method, Progress, param, register
+
+__all__ = [
+    "CAM",
+    "ChannelCAM",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "GuidedGradCAM",
+    "LayerVisualization",
+    "ScoreCAM",
+]
+
+LAYER_HELP = "layer whose activations are weighted ('' = last spatial layer)"
+
+
+@dataclass
+class LayerRun:
+    """The pieces a channel-weighting rule may use: model, input, target, layer name, the
+    activation A (N, K, h, w), the clean scores and, on first use, the gradient dS/dA."""
+
+    model: nn.Module
+    x: torch.Tensor
+    target: Target
+    layer: str
+    fwd: Forward
+    acts: torch.Tensor
+    scores: torch.Tensor
+    progress: Progress | None
+    _grad: torch.Tensor | None = None
+
+    @property
+    def grad(self) -> torch.Tensor:
+        if self._grad is None:
+            self._grad = self.fwd.grad(self.scores.sum(), self.acts)
+        return self._grad
+
+
+@dataclass(frozen=True)
+class ChannelCAM(Method):
+    """map = ReLU(sum_k w_k A_k); subclasses define w (N, K) in :meth:`channel_weights`."""
+
+    layer: str | nn.Module = param("", kind="layer", help=LAYER_HELP)
+
+    space = "layer"
+    relu: ClassVar[bool] = True
+    signed = False
+
+    def channel_weights(self, run: LayerRun) -> torch.Tensor:
+        raise NotImplementedError
+
+    def run(self, model, x, target, progress=None, cache=None) -> LayerRun:
+        fwd = Forward.for_layers(model, x, [self.layer], cache, method=self.name)
+        acts = fwd.acts[self.layer]
+        scores = target.score(fwd.output) if target.bound else target.bind(fwd.output)
+        return LayerRun(model, x, target, self.layer, fwd, acts, scores, progress)
+
+    def __call__(self, model, x, target, progress=None, cache=None):
+        run = self.run(model, x, target, progress, cache)
+        weights = self.channel_weights(run)
+        cam = torch.einsum("nk,nkhw->nhw", weights, run.acts.detach())
+        return cam.clamp(min=0) if self.relu else cam
+
+
+@register("grad_cam", family="cam")
+@dataclass(frozen=True)
+class GradCAM(ChannelCAM):
+    """Grad-CAM (Selvaraju et al. 2017): ReLU(sum_k w_k A_k), w_k = mean_ij dS/dA_kij.
+
+    Example: ``explain(model, x, "grad_cam", layer="layer4").heatmap``.
+    """
+
+    def channel_weights(self, run: LayerRun) -> torch.Tensor:
+        return run.grad.mean((2, 3))
+
+
+@register("grad_cam_pp", family="cam")
+@dataclass(frozen=True)
+class GradCAMPlusPlus(ChannelCAM):
+    """Grad-CAM++ (Chattopadhyay et al. 2018, eq. 19 with the exponential-score closed form):
+    w_k = sum_ij a_kij ReLU(g_kij), a_kij = g^2 / (2 g^2 + sum_ab A_kab g^3), g = dS/dA,
+    a = 0 where g = 0.
+
+    Example: ``explain(model, x, "grad_cam_pp", layer="features.7")``.
+    """
+
+    def channel_weights(self, run: LayerRun) -> torch.Tensor:
+        g = run.grad
+        g2 = g * g
+        denom = 2 * g2 + run.acts.detach().sum((2, 3), keepdim=True) * g2 * g
+        alpha = torch.where(g != 0, g2 / (denom + 1e-6), torch.zeros_like(g))
+        return (alpha * g.clamp(min=0)).sum((2, 3))
+
+
+@register("cam", family="cam")
+@dataclass(frozen=True)
+class CAM(ChannelCAM):
+    """CAM (Zhou et al. 2016) for networks whose head is global average pooling + linear:
+    M_c = sum_k w^c_k A_k with w^c the classifier's weights (signed, no ReLU).
+
+    The weights are read from the gradient, dS_c/dA_kij = w^c_k / (h w), after checking the
+    head really is GAP + linear from this layer: the gradient is the same at every position
+    and S(A) - S(0) = sum(dS/dA * A). Otherwise a ValueError suggests Grad-CAM.
+    Example: ``explain(model, x, "cam", layer="features")``.
+    """
+
+    relu = False
+    signed = True
+
+    def channel_weights(self, run: LayerRun) -> torch.Tensor:
+        g = run.grad
+        spread = (g.amax((2, 3)) - g.amin((2, 3))).abs().amax()
+        scale = g.abs().amax().clamp(min=1e-12)
+        with torch.no_grad(), replace_output(run.model, run.layer, torch.zeros_like):
+            zero_scores = run.target.score(run.model(run.x))
+        linear = (g * run.acts.detach()).sum((1, 2, 3))
+        gap = (run.scores.detach() - zero_scores - linear).abs()
+        tol = 1e-3 * (run.scores.detach().abs() + linear.abs() + 1e-6)
+        if spread > 1e-4 * scale or bool((gap > tol).any()):
+            raise ValueError(
+                f"cam: the network after layer {run.layer!r} is not global-average-pool + "
+                "linear (CAM's requirement), so CAM is undefined there; choose the last "
+                "spatial layer before the pooling, or use 'grad_cam', which works for any head"
+            )
+        h, w = g.shape[2:]
+        return g[:, :, 0, 0] * (h * w)
+
+
+@register("score_cam", family="cam")
+@dataclass(frozen=True)
+class ScoreCAM(ChannelCAM):
+    """Score-CAM (Wang et al. 2020, Algorithm 1): each channel, upsampled and scaled to
+    [0, 1], masks the input; the masked inputs' scores, softmaxed over the channels, weight
+    the map: w = softmax_k S(x * norm(up(A_k))). Gradient-free; ``batch_size`` masked inputs
+    per forward.
+
+    Example: ``explain(model, x, "score_cam", layer="layer4", batch_size=64)``.
+    """
+
+    batch_size: int = param(32, min=1, max=1024, step=1, help="masked inputs per forward")
+
+    def channel_weights(self, run: LayerRun) -> torch.Tensor:
+        acts = run.acts.detach()
+        n, k = acts.shape[:2]
+        scores = torch.empty(n * k, device=acts.device, dtype=acts.dtype)
+        rows = torch.arange(n, device=acts.device).repeat_interleave(k)
+        with torch.no_grad():
+            for part in chunks(n * k, self.batch_size):
+                sample, channel = rows[part], torch.arange(part.start, part.stop) % k
+                maps = acts[sample, channel.to(acts.device)][:, None]
+                masks = F.interpolate(
+                    maps, size=run.x.shape[2:], mode="bilinear", align_corners=False
+                )
+                lo = masks.amin((2, 3), keepdim=True)
+                hi = masks.amax((2, 3), keepdim=True)
+                masks = (masks - lo) / (hi - lo + 1e-8)
+                out = run.model(run.x[sample] * masks)
+                scores[part] = run.target.score(out, sample)
+                if run.progress is not None:
+                    run.progress(part.stop / (n * k))
+        return torch.softmax(scores.view(n, k), dim=1)
+
+
+@register("layer_visualization", family="cam")
+@dataclass(frozen=True)
+class LayerVisualization(Method):
+    """The layer's activation summed over its channels, sum_k A_k (N, h, w): where the layer
+    responds at all, independent of the class.
+
+    Example: ``explain(model, x, "layer_visualization", layer="features.3")``.
+    """
+
+    layer: str | nn.Module = param("", kind="layer", help=LAYER_HELP)
+
+    space = "layer"
+
+    def __call__(self, model, x, target, progress=None, cache=None):
+        fwd = Forward.for_layers(model, x, [self.layer], cache, method=self.name)
+        if not target.bound:
+            target.bind(fwd.output)
+        return fwd.acts[self.layer].detach().sum(1)
+
+
+@register("guided_grad_cam", family="cam")
+@dataclass(frozen=True)
+class GuidedGradCAM(Method):
+    """Guided Grad-CAM (Selvaraju et al. 2017): guided backprop times the Grad-CAM map
+    upsampled bilinearly to the input, (N, C, H, W); summed over channels for the heatmap.
+
+    Example: ``explain(model, x, "guided_grad_cam", layer="layer4")``.
+    """
+
+    layer: str | nn.Module = param("", kind="layer", help=LAYER_HELP)
+
+    def __call__(self, model, x, target, progress=None, cache=None):
+        cam_method = GradCAM(layer=self.layer)
+        cam = cam_method(model, x, target, cache=cache)
+        up = cam_method.heatmap(cam, tuple(x.shape[2:]))
+        return GuidedBackprop()(model, x, target) * up[:, None]

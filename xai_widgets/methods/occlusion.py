@@ -1,0 +1,162 @@
+"""Occlusion (Zeiler & Fergus 2014), batched and progressive.
+
+A ``patch`` x ``patch`` window slides with ``stride`` over the image (all channels set to
+``baseline``); windows stay inside the image and, where the stride does not reach the edge, a
+last window sits flush with it, so every pixel is covered. As in Captum, each pixel gets the
+mean score drop over the windows covering it:
+
+    A_ij = (1 / |W_ij|) sum_{w in W_ij} (S(x) - S(x with w occluded))
+
+The occluded copies are built with tensor ops (one ``torch.where`` per chunk) and forwarded in
+memory-sized chunks; with the row masks R (nr, H) and column masks C (nc, W) of the windows and
+the drops D (nr, nc), the map is R^T D C / (R^T 1 C): two small matrix products.
+
+Example::
+
+    grid = OcclusionGrid.build(64, 64, patch=16, stride=8)
+    drops = grid.drops(model, x, target)            # (N, nr, nc)
+    heat = grid.assemble(drops)                     # (N, H, W)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..targets import Target
+from .batching import chunk_size, chunks
+from .registry import Method, Progress, param, register
+
+__all__ = ["Occlusion", "OcclusionGrid", "window_starts"]
+
+
+def window_starts(size: int, patch: int, stride: int) -> list[int]:
+    """Window offsets along one axis: 0, stride, ... and a last one flush with the edge."""
+    starts = list(range(0, size - patch + 1, stride))
+    if starts[-1] != size - patch:
+        starts.append(size - patch)
+    return starts
+
+
+@dataclass
+class OcclusionGrid:
+    """The windows of one occlusion: row masks ``rows`` (nr, H), column masks ``cols`` (nc, W)."""
+
+    rows: torch.Tensor
+    cols: torch.Tensor
+
+    @classmethod
+    def build(
+        cls, height: int, width: int, patch: int, stride: int, device: torch.device | None = None
+    ) -> OcclusionGrid:
+        def masks(size: int) -> torch.Tensor:
+            starts = torch.tensor(window_starts(size, patch, stride), device=device)
+            pos = torch.arange(size, device=device)
+            return (pos >= starts[:, None]) & (pos < starts[:, None] + patch)
+
+        return cls(masks(height), masks(width))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows.shape[0], self.cols.shape[0]
+
+    def coarse_first(self, step: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """All window indices with a coarse subset first: every ``step``-th row and column of
+        windows plus the last ones (so the subset spans the image); also returns the subset's
+        (row indices, column indices)."""
+        nr, nc = self.shape
+        rows = torch.tensor(sorted(set(range(0, nr, step)) | {nr - 1}))
+        cols = torch.tensor(sorted(set(range(0, nc, step)) | {nc - 1}))
+        coarse = (rows[:, None] * nc + cols[None, :]).reshape(-1)
+        rest = torch.ones(nr * nc, dtype=torch.bool)
+        rest[coarse] = False
+        return torch.cat([coarse, torch.nonzero(rest)[:, 0]]), (rows, cols)
+
+    def iter_drops(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        target: Target,
+        baseline: float,
+        order: torch.Tensor | None = None,
+        chunk: int | None = None,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield (drops (N, nr, nc), done mask (nr, nc)) after each chunk of windows, in
+        ``order`` (window indices, default row-major). Binds ``target`` on the clean input."""
+        n = x.shape[0]
+        nr, nc = self.shape
+        with torch.no_grad():
+            out = model(x)
+            clean = target.score(out) if target.bound else target.bind(out)
+            clean = clean.detach()
+            order = torch.arange(nr * nc) if order is None else order.cpu()
+            drops = torch.zeros(n, nr * nc, device=x.device, dtype=x.dtype)
+            done = torch.zeros(nr * nc, dtype=torch.bool, device=x.device)
+            per = chunk or max(1, chunk_size(x[0]))
+            # flat jobs: every (window in order) x (sample)
+            win = order.repeat_interleave(n).to(x.device)
+            smp = torch.arange(n, device=x.device).repeat(nr * nc)
+            fill = torch.tensor(baseline, device=x.device, dtype=x.dtype)
+            for part in chunks(win.numel(), per):
+                w, s = win[part], smp[part]
+                mask = self.rows[w // nc][:, :, None] & self.cols[w % nc][:, None, :]
+                occluded = torch.where(mask[:, None], fill, x[s])
+                scores = target.score(model(occluded), s)
+                drops[s, w] = clean[s] - scores
+                done[w] = True
+                yield drops.view(n, nr, nc), done.view(nr, nc)
+
+    def assemble(self, drops: torch.Tensor, done: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, H, W) mean drop over the (done) windows covering each pixel; 0 where none."""
+        r, c = self.rows.to(drops.dtype), self.cols.to(drops.dtype)
+        weight = torch.ones(drops.shape[1:], device=drops.device, dtype=drops.dtype)
+        if done is not None:
+            weight = done.to(drops.dtype)
+        total = torch.einsum("rh,nrc,cw->nhw", r, drops * weight, c)
+        count = torch.einsum("rh,rc,cw->hw", r, weight, c)
+        return total / count.clamp(min=1)
+
+
+@register("occlusion", family="perturbation")
+@dataclass(frozen=True)
+class Occlusion(Method):
+    """Occlusion (Zeiler & Fergus 2014) with Captum's averaging: each pixel gets the mean drop
+    of the score over the ``patch`` x ``patch`` windows (step ``stride``) that cover it, the
+    window set to ``baseline`` in all channels. Attribution (N, C, H, W) repeats the map over
+    channels; the heatmap is the map.
+
+    Example: ``explain(model, x, "occlusion", patch=8, stride=4)``.
+    """
+
+    patch: int = param(
+        16, min=1, max=4096, step=1, image_bound=True, help="side of the occluding square (px)"
+    )
+    stride: int = param(
+        8, min=1, max=4096, step=1, image_bound=True, help="step between windows (px)"
+    )
+    baseline: float = param(0.0, min=-1e6, max=1e6, step=0.1, help="value of occluded pixels")
+
+    reduce = "mean"
+
+    def check_input(self, x: torch.Tensor) -> None:
+        height, width = x.shape[2:]
+        if self.patch > min(height, width):
+            raise ValueError(
+                f"occlusion: patch {self.patch} is larger than the image ({height}x{width}); "
+                f"accepted: 1..{min(height, width)}"
+            )
+
+    def __call__(self, model, x, target, progress: Progress | None = None, cache=None):
+        grid = OcclusionGrid.build(x.shape[2], x.shape[3], self.patch, self.stride, x.device)
+        total = grid.shape[0] * grid.shape[1]
+        drops = None
+        for partial, done in grid.iter_drops(model, x, target, self.baseline):
+            drops = partial
+            if progress is not None:
+                progress(int(done.sum()) / total)
+        assert drops is not None
+        heat = grid.assemble(drops)
+        return heat[:, None].expand(-1, x.shape[1], -1, -1)

@@ -1,0 +1,210 @@
+"""The interaction engine: one worker thread per lane, the newest request wins.
+
+A view submits a job (a function of a :class:`Job`) to a lane; a newer submission to the same
+lane supersedes the pending one and cancels the running one at its next checkpoint
+(``job.check()``, called between batches through ``job.progress``). A result is delivered only
+if its job is still the lane's newest when it finishes, so a stale map is never drawn. Lanes
+are independent (an overlay redraw or a probe click does not cancel a long explanation); the
+per-model lock in :func:`xai_widgets.hooks.borrowed` keeps two lanes or widgets from hooking
+one model at the same time.
+
+Example::
+
+    engine = Engine()
+    engine.submit("compute", lambda job: slow(job.progress), on_done=draw)
+    engine.wait()            # tests: until every lane is idle
+    engine.close()
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Cancelled", "Engine", "Job"]
+
+
+class Cancelled(Exception):
+    """Raised inside a job that a newer request (or ``cancel``) superseded."""
+
+
+@dataclass
+class Job:
+    """Handle given to a running job: its lane, sequence number and progress reporting."""
+
+    lane: Lane
+    seq: int
+    label: str
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def current(self) -> bool:
+        return self.seq == self.lane.seq and not self.lane.closed
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` when a newer request superseded this one."""
+        if not self.current:
+            raise Cancelled(self.label)
+
+    def progress(self, fraction: float) -> None:
+        """Report progress (0..1) and stop here if superseded."""
+        self.check()
+        if self.lane.on_progress is not None:
+            self.lane.on_progress(self.label, fraction)
+
+    def deliver(self, fn: Callable[[], Any]) -> bool:
+        """Run ``fn`` (e.g. draw an intermediate map) only while this job is still current;
+        atomic with respect to new submissions."""
+        with self.lane.cond:
+            if not self.current:
+                return False
+            fn()
+            return True
+
+    @property
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+
+class Lane:
+    """One worker thread with a single pending slot."""
+
+    def __init__(
+        self,
+        name: str,
+        on_error: Callable[[str, BaseException, str], None] | None,
+        on_progress: Callable[[str, float], None] | None,
+        on_idle: Callable[[str], None] | None,
+    ) -> None:
+        self.name = name
+        self.cond = threading.Condition()
+        self.seq = 0
+        self.pending: tuple[int, str, Callable, Callable | None] | None = None
+        self.running = False
+        self.closed = False
+        self.on_error = on_error
+        self.on_progress = on_progress
+        self.on_idle = on_idle
+        self.thread = threading.Thread(target=self._loop, name=f"xw-{name}", daemon=True)
+        self.thread.start()
+
+    def submit(self, label: str, fn: Callable[[Job], Any], on_done: Callable | None) -> int:
+        with self.cond:
+            self.seq += 1
+            self.pending = (self.seq, label, fn, on_done)
+            self.cond.notify_all()
+            return self.seq
+
+    def cancel(self) -> None:
+        with self.cond:
+            self.seq += 1
+            self.pending = None
+            self.cond.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self.cond:
+                while self.pending is None and not self.closed:
+                    self.cond.wait()
+                if self.closed:
+                    return
+                seq, label, fn, on_done = self.pending  # type: ignore[misc]
+                self.pending = None
+                self.running = True
+            job = Job(self, seq, label)
+            try:
+                result = fn(job)
+                if on_done is not None:
+                    job.deliver(lambda: on_done(result))  # noqa: B023
+            except Cancelled:
+                pass
+            except BaseException as exc:  # shown in the view; the lane keeps working
+                if job.current and self.on_error is not None:
+                    try:
+                        self.on_error(label, exc, traceback.format_exc())
+                    except Exception:  # an error handler must never kill the lane
+                        traceback.print_exc()
+            finally:
+                with self.cond:
+                    self.running = False
+                    idle = self.pending is None
+                    self.cond.notify_all()
+                if idle and self.on_idle is not None:
+                    self.on_idle(self.name)
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while self.pending is not None or self.running:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+        return True
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.pending = None
+            self.cond.notify_all()
+
+
+class Engine:
+    """Named lanes of latest-wins workers, created on first use."""
+
+    def __init__(
+        self,
+        on_error: Callable[[str, BaseException, str], None] | None = None,
+        on_progress: Callable[[str, float], None] | None = None,
+        on_idle: Callable[[str], None] | None = None,
+    ) -> None:
+        self._lanes: dict[str, Lane] = {}
+        self._guard = threading.Lock()
+        self.on_error = on_error
+        self.on_progress = on_progress
+        self.on_idle = on_idle
+
+    def lane(self, name: str) -> Lane:
+        with self._guard:
+            if name not in self._lanes:
+                self._lanes[name] = Lane(name, self.on_error, self.on_progress, self.on_idle)
+            return self._lanes[name]
+
+    def submit(
+        self,
+        lane: str,
+        fn: Callable[[Job], Any],
+        on_done: Callable[[Any], None] | None = None,
+        *,
+        label: str = "",
+    ) -> int:
+        """Queue ``fn`` on ``lane``, superseding what was pending or running there."""
+        return self.lane(lane).submit(label or lane, fn, on_done)
+
+    def cancel(self, lane: str | None = None) -> None:
+        """Cancel the pending and running jobs of one lane (all lanes when None)."""
+        for name in [lane] if lane else list(self._lanes):
+            self.lane(name).cancel()
+
+    def busy(self) -> bool:
+        return any(lane.running or lane.pending is not None for lane in self._lanes.values())
+
+    def wait(self, timeout: float = 60.0) -> bool:
+        """Block until every lane is idle (for tests and scripts); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lanes = list(self._lanes.values())
+            if all(lane.wait(max(0.0, deadline - time.monotonic())) for lane in lanes):
+                # a finished job may have submitted follow-up work to another lane
+                if not self.busy():
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+
+    def close(self) -> None:
+        for lane in self._lanes.values():
+            lane.close()

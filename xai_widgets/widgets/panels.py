@@ -1,0 +1,208 @@
+"""The Explorer's smaller views: the gallery, the top classes, the overlay settings with their
+colour bar, and the compare grid. Each is a thin view over state the Explorer owns.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Sequence
+
+import ipywidgets as w
+import numpy as np
+from ipycanvas import Canvas, hold_canvas
+
+from ..render import colorbar, default_cmap, to_png
+from .canvas import DRAW_LOCK, encode, put_encoded
+from .images import Picture
+
+__all__ = ["CMAPS", "ComparePanel", "Gallery", "OverlayPanel", "TopClasses"]
+
+CMAPS = ["auto", "inferno", "viridis", "jet", "magma", "RdBu_r", "coolwarm", "seismic", "gray"]
+NORMS = ["auto", "positive", "abs", "signed", "minmax"]
+
+
+class Gallery:
+    """Thumbnails on one canvas; a click selects (``on_select(index)``)."""
+
+    def __init__(
+        self,
+        pictures: Sequence[Picture],
+        on_select: Callable[[int], None],
+        thumb: int = 56,
+        per_row: int = 10,
+    ) -> None:
+        self.thumb, self.gap, self.per_row = thumb, 4, per_row
+        self.pictures = list(pictures)
+        self.selected = 0
+        self.on_select = on_select
+        self.canvas = Canvas(width=1, height=1)
+        self.canvas.add_class("xw-gallery")
+        self.canvas.on_mouse_down(self._clicked)
+        self._switch = Canvas(width=1, height=1)
+        self.canvas.on_client_ready(self._replay)
+        self._thumbs: list = []
+        self.set_pictures(self.pictures)
+
+    def set_pictures(self, pictures: Sequence[Picture]) -> None:
+        from PIL import Image
+
+        self.pictures = list(pictures)
+        self._thumbs = []
+        for pic in self.pictures:
+            img = Image.fromarray(pic.display)
+            img.thumbnail((self.thumb, self.thumb), Image.BILINEAR)
+            self._thumbs.append(encode(np.asarray(img.convert("RGBA"))))
+        cols = min(self.per_row, max(1, len(self.pictures)))
+        rows = math.ceil(len(self.pictures) / cols)
+        cell = self.thumb + self.gap
+        self.canvas.width, self.canvas.height = cols * cell + self.gap, rows * cell + self.gap
+        self.canvas.layout = w.Layout(
+            width=f"{self.canvas.width}px", height=f"{self.canvas.height}px"
+        )
+        self.draw()
+
+    def _origin(self, i: int) -> tuple[int, int]:
+        cell = self.thumb + self.gap
+        return self.gap + (i % self.per_row) * cell, self.gap + (i // self.per_row) * cell
+
+    def index_at(self, x: float, y: float) -> int | None:
+        cell = self.thumb + self.gap
+        col, row = int((x - self.gap / 2) // cell), int((y - self.gap / 2) // cell)
+        if 0 <= col < self.per_row:
+            i = row * self.per_row + col
+            if 0 <= i < len(self.pictures):
+                return i
+        return None
+
+    def _clicked(self, x: float, y: float) -> None:
+        i = self.index_at(x, y)
+        if i is not None and i != self.selected:
+            self.on_select(i)
+
+    def select(self, index: int) -> None:
+        self.selected = index
+        self.draw()
+
+    def _replay(self, *_args) -> None:
+        with DRAW_LOCK:
+            self._switch.clear()
+            self.draw()
+
+    def draw(self) -> None:
+        with DRAW_LOCK, hold_canvas():
+            c = self.canvas
+            c.clear()
+            for i, thumb in enumerate(self._thumbs):
+                x, y = self._origin(i)
+                put_encoded(c, thumb, x, y)
+                if i == self.selected:
+                    c.stroke_style, c.line_width = "#ff9800", 3
+                    c.stroke_rect(x - 1.5, y - 1.5, self.thumb + 3, self.thumb + 3)
+
+
+class TopClasses:
+    """The model's top classes as buttons (``xw-class-<rank>``); a click explains that class."""
+
+    def __init__(self, k: int, on_pick: Callable[[int], None]) -> None:
+        self.on_pick = on_pick
+        self.classes: list[int] = []
+        self.buttons = []
+        for rank in range(k):
+            b = w.Button(layout=w.Layout(width="260px", display="none"))
+            b.add_class(f"xw-class-{rank}")
+            b.on_click(self._clicked(rank))
+            self.buttons.append(b)
+        self.widget = w.VBox([w.HTML("<b>Top classes</b> (click to explain)"), *self.buttons])
+
+    def _clicked(self, rank: int) -> Callable:
+        return lambda _b: rank < len(self.classes) and self.on_pick(self.classes[rank])
+
+    def show(
+        self, top: Sequence[tuple[int, float]], names: Callable[[int], str], selected: int
+    ) -> None:
+        self.classes = [c for c, _ in top]
+        for rank, b in enumerate(self.buttons):
+            if rank < len(top):
+                cls, p = top[rank]
+                b.description = f"{names(cls)}  {p:.1%}"
+                b.tooltip = f"class {cls}: probability {p:.4f}"
+                b.button_style = "info" if cls == selected else ""
+                b.layout.display = None
+            else:
+                b.layout.display = "none"
+
+
+class OverlayPanel:
+    """Opacity, colour map, normalization and percentile clip, with a colour bar and its
+    value range. ``on_change(name)`` is called with the setting that changed."""
+
+    def __init__(self, on_change: Callable[[str], None]) -> None:
+        style = {"description_width": "72px"}
+        self.alpha = w.FloatSlider(
+            0.55, min=0, max=1, step=0.05, description="opacity", style=style
+        )
+        self.cmap = w.Dropdown(options=CMAPS, value="auto", description="colours", style=style)
+        self.norm = w.Dropdown(options=NORMS, value="auto", description="scale", style=style)
+        self.clip = w.FloatSlider(
+            99.5, min=90, max=100, step=0.1, description="clip pct", style=style
+        )
+        for name in ("alpha", "cmap", "norm", "clip"):
+            control = getattr(self, name)
+            control.add_class(f"xw-{name}")
+            control.layout = w.Layout(width="300px")
+            control.observe(lambda _c, n=name: on_change(n), "value")
+        self.bar = w.Image(format="png", layout=w.Layout(width="256px", height="12px"))
+        self.bar.add_class("xw-colorbar")
+        self.lo, self.hi = w.HTML(), w.HTML()
+        bar_row = w.HBox([self.lo, self.bar, self.hi], layout=w.Layout(align_items="center"))
+        self.widget = w.VBox([self.alpha, self.cmap, self.norm, self.clip, bar_row])
+        self._bar_key: tuple | None = None
+
+    def mode(self, signed: bool) -> str:
+        if self.norm.value != "auto":
+            return self.norm.value
+        return "signed" if signed else "positive"
+
+    def colours(self, mode: str) -> str:
+        return default_cmap(mode) if self.cmap.value == "auto" else self.cmap.value
+
+    def show_range(self, vmin: float, vmax: float, cmap: str) -> None:
+        if self._bar_key != (cmap,):
+            self.bar.value = to_png(colorbar(vmin, vmax, cmap, length=256, thickness=12))
+            self._bar_key = (cmap,)
+        self.lo.value = f"<code>{vmin:.3g}</code>"
+        self.hi.value = f"<code>{vmax:.3g}</code>"
+
+
+class ComparePanel:
+    """All (or the chosen) methods side by side, filled in as each finishes."""
+
+    def __init__(self, methods: Sequence[str], on_compare: Callable[[list[str]], None]) -> None:
+        self.choose = w.SelectMultiple(
+            options=list(methods), value=list(methods), rows=6, description="methods"
+        )
+        self.button = w.Button(description="Compare", icon="th", button_style="primary")
+        self.button.add_class("xw-compare")
+        self.button.on_click(lambda _b: on_compare(list(self.choose.value)))
+        self.grid = w.GridBox(
+            layout=w.Layout(grid_template_columns="repeat(4, 196px)", grid_gap="6px")
+        )
+        self.grid.add_class("xw-compare-grid")
+        self.widget = w.VBox([w.HBox([self.choose, self.button]), self.grid])
+        self.tiles: dict[str, tuple[w.Image, w.HTML]] = {}
+
+    def start(self, methods: Sequence[str]) -> None:
+        tiles = []
+        self.tiles = {}
+        for name in methods:
+            image = w.Image(format="png", layout=w.Layout(width="192px", height="192px"))
+            label = w.HTML(f"<code>{html.escape(name)}</code> …")
+            self.tiles[name] = (image, label)
+            tiles.append(w.VBox([image, label]))
+        self.grid.children = tiles
+
+    def fill(self, name: str, rgba: np.ndarray, caption: str) -> None:
+        image, label = self.tiles[name]
+        image.value = to_png(rgba)
+        label.value = f"<code>{html.escape(name)}</code> {html.escape(caption)}"
