@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import make_input, make_model
 
 import xai_widgets as xw
+from helpers import make_input, make_model
 
 ISSUE_METHODS = {
     "saliency": {},

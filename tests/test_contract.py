@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import GAP_MODELS, MODEL_NAMES, assert_unchanged, make_input, make_model, snapshot
 from torch import nn
 
 import xai_widgets as xw
+from helpers import GAP_MODELS, MODEL_NAMES, assert_unchanged, make_input, make_model, snapshot
 
 # Small parameters keep the 13 methods x 3 models x 5 states fast.
 FAST = {

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import assert_unchanged, make_input, make_model, snapshot
 
 import xai_widgets as xw
+from helpers import assert_unchanged, make_input, make_model, snapshot
 
 
 class CallCounter:

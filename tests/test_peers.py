@@ -13,12 +13,12 @@ import copy
 import pytest
 import torch
 from captum import attr as captum
-from helpers import make_input, make_model
 from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, ScoreCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 import xai_widgets as xw
+from helpers import make_input, make_model
 
 # (model, CAM layer): a conv followed by an in-place ReLU, a BN residual block, a functional net
 CASES = [("vgg", "features.3"), ("vgg", "features"), ("resnet", "layer1"), ("resnet", "layer2")]

@@ -42,14 +42,16 @@ class Encoded:
         return self.array.shape[1], self.array.shape[0]
 
 
-def encode(rgb: np.ndarray, *, lossless: bool = True) -> Encoded:
-    """PNG at the fastest compression level (lossless) or JPEG quality 92 (photos)."""
+def encode(rgb: np.ndarray, *, lossless: bool = False) -> Encoded:
+    """JPEG quality 92 without chroma subsampling (2 ms and ~40 kB for a 320 px heatmap, where
+    PNG takes 15 ms and ~150 kB), or PNG (fastest level) when ``lossless`` (thumbnails, alpha).
+    """
     buf = io.BytesIO()
     image = Image.fromarray(np.ascontiguousarray(rgb))
     if lossless:
         image.save(buf, "PNG", compress_level=1)
     else:
-        image.convert("RGB").save(buf, "JPEG", quality=92)
+        image.convert("RGB").save(buf, "JPEG", quality=92, subsampling=0)
     return Encoded(buf.getvalue(), rgb)
 
 

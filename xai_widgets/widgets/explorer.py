@@ -479,6 +479,8 @@ class Explorer(w.VBox):
                 self.add_image(array, name=item.get("name", "upload"))
         except (ValueError, TypeError) as exc:
             self._on_error("upload", exc, "")
+        finally:
+            self.upload.value = ()  # the same file can be chosen again
 
     def add_image(self, image: Any, name: str = "") -> int:
         """Add an image (tensor, numpy array, PIL) to the gallery and select it."""

@@ -50,7 +50,7 @@ def _as_float_chw(item: Any) -> torch.Tensor:
         array = array[..., None]
     if array.ndim != 3:
         raise ValueError(f"an image array must be (H, W) or (H, W, C), got {array.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
+    t = torch.from_numpy(np.array(array, copy=True)).permute(2, 0, 1)
     return t.float() / 255.0 if array.dtype == np.uint8 else t.float()
 
 

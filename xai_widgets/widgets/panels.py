@@ -52,7 +52,7 @@ class Gallery:
         for pic in self.pictures:
             img = Image.fromarray(pic.display)
             img.thumbnail((self.thumb, self.thumb), Image.BILINEAR)
-            self._thumbs.append(encode(np.asarray(img.convert("RGBA"))))
+            self._thumbs.append(encode(np.asarray(img.convert("RGB")), lossless=True))
         cols = min(self.per_row, max(1, len(self.pictures)))
         rows = math.ceil(len(self.pictures) / cols)
         cell = self.thumb + self.gap
