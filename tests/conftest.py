@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import MODEL_NAMES, make_input, make_model
 from torch import nn
+
+from helpers import MODEL_NAMES, make_input, make_model
 
 
 @pytest.fixture(params=MODEL_NAMES)

@@ -155,3 +155,28 @@ def assert_unchanged(before: dict, model: nn.Module) -> None:
             assert after["grads"][k] is None, f"{k}.grad appeared"
         else:
             assert torch.equal(g, after["grads"][k]), f"{k}.grad changed"
+
+
+def add_user_hooks(model: nn.Module) -> None:
+    """Hooks a user may have: they must survive, in place and in order."""
+    first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    first.register_forward_hook(lambda m, i, o: None)
+    first.register_forward_pre_hook(lambda m, i: None)
+    model.register_forward_hook(lambda m, i, o: None)
+
+
+def prepare_state(model: nn.Module, state: str) -> None:
+    """Put the model in a contract-test state: "eval", "train" or "frozen" (train, half the
+    parameters frozen, the others with existing .grad, one submodule in eval), with user hooks."""
+    add_user_hooks(model)
+    if state == "train":
+        model.train()
+    elif state == "frozen":
+        model.train()
+        for i, p in enumerate(model.parameters()):
+            if i % 2:
+                p.requires_grad_(False)
+            else:
+                p.grad = torch.full_like(p, 0.5)
+        # a mixed tree: one submodule in eval while the rest trains
+        next(m for m in model.modules() if m is not model).eval()

@@ -14,7 +14,15 @@ import torch
 from torch import nn
 
 import xai_widgets as xw
-from helpers import GAP_MODELS, MODEL_NAMES, assert_unchanged, make_input, make_model, snapshot
+from helpers import (
+    GAP_MODELS,
+    MODEL_NAMES,
+    assert_unchanged,
+    make_input,
+    make_model,
+    prepare_state,
+    snapshot,
+)
 
 # Small parameters keep the 13 methods x 3 models x 5 states fast.
 FAST = {
@@ -22,29 +30,6 @@ FAST = {
     "integrated_gradients": {"steps": 4},
     "occlusion": {"patch": 8, "stride": 8},
 }
-
-
-def _user_hooks(model: nn.Module) -> None:
-    """Hooks a user may have: they must survive, in place and in order."""
-    first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
-    first.register_forward_hook(lambda m, i, o: None)
-    first.register_forward_pre_hook(lambda m, i: None)
-    model.register_forward_hook(lambda m, i, o: None)
-
-
-def _prepare(model: nn.Module, state: str) -> None:
-    _user_hooks(model)
-    if state == "train":
-        model.train()
-    elif state == "frozen":
-        model.train()
-        for i, p in enumerate(model.parameters()):
-            if i % 2:
-                p.requires_grad_(False)
-            else:
-                p.grad = torch.full_like(p, 0.5)
-        # a mixed tree: one submodule in eval while the rest trains
-        next(m for m in model.modules() if m is not model).eval()
 
 
 class Boom(RuntimeError):
@@ -60,7 +45,7 @@ def _raising_target(output: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_model_unchanged(method: str, state: str, name: str) -> None:
     model = make_model(name)
-    _prepare(model, state)
+    prepare_state(model, state)
     before = snapshot(model)
     if method == "cam" and name not in GAP_MODELS:
         # CAM is undefined without a GAP + linear head: a clear error, model untouched
@@ -76,7 +61,7 @@ def test_model_unchanged(method: str, state: str, name: str) -> None:
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_model_unchanged_when_target_raises(method: str, name: str) -> None:
     model = make_model(name)
-    _prepare(model, "frozen")
+    prepare_state(model, "frozen")
     before = snapshot(model)
     with pytest.raises(Boom, match="target failed"):
         xw.explain(model, make_input(), method, target=_raising_target, **FAST.get(method, {}))
@@ -104,7 +89,7 @@ class Exploding(nn.Module):
 @pytest.mark.parametrize("at_call", [1, 2, 3])
 def test_model_unchanged_when_model_raises(method: str, at_call: int) -> None:
     model = Exploding(make_model("resnet"), at_call)
-    _prepare(model, "frozen")
+    prepare_state(model, "frozen")
     before = snapshot(model)
     try:
         xw.explain(model, make_input(), method, **FAST.get(method, {}))

@@ -208,7 +208,8 @@ def grid(
 
 
 def to_png(rgba: Any) -> bytes:
-    """Encode an (H, W), (H, W, 3) or (H, W, 4) ``uint8`` array as PNG bytes (PIL defaults).
+    """Encode an (H, W), (H, W, 3) or (H, W, 4) ``uint8`` array as PNG bytes, at zlib level 1:
+    about 2x faster than PIL's default level 6 for maps, files a little larger.
 
     Example: ``to_png(render_heatmap(cam))[:4] == b"\\x89PNG"``.
     """
@@ -216,7 +217,7 @@ def to_png(rgba: Any) -> bytes:
     if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (3, 4))):
         raise ValueError(f"to_png needs (H, W[, 3|4]) uint8, got {arr.dtype} {arr.shape}")
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG")
+    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 

@@ -97,12 +97,14 @@ class Explorer(w.VBox):
 
     # ----------------------------------------------------------------------- construction
     @classmethod
-    def from_zoo(cls, name: str, n: int = 12, seed: int = 1, **kwargs: Any) -> Explorer:
-        """An Explorer on a shipped zoo model with its own data, classes and preprocessing."""
+    def from_zoo(cls, name: str, n: int = 12, seed: int | None = None, **kwargs: Any) -> Explorer:
+        """An Explorer on a shipped zoo model with held-out images of its own dataset (the
+        card's test seed unless ``seed`` is given), its class names and preprocessing."""
         from .. import data, zoo
 
         card = zoo.card(name)
-        images, labels, _ = data.dataset(card.dataset, n=n, seed=seed)
+        seed = card.test_seed if seed is None and card.test_seed is not None else (seed or 0)
+        images, labels, _ = data.dataset(card.dataset, n, seed=seed, **card.dataset_kwargs)
         names = [f"#{i} {card.classes[int(y)]}" for i, y in enumerate(labels)]
         return cls(
             zoo.load(name),

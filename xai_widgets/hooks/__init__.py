@@ -1,0 +1,45 @@
+"""The only place that registers hooks on a user's model, always inside a ``with`` block.
+
+Two guarantees hold for everything in this package:
+
+* ``borrowed(model)`` restores the model exactly: each module's ``training`` flag, every
+  parameter's ``requires_grad`` and ``.grad`` object, and every hook dictionary. It holds even
+  when the model or the caller raises (the original exception propagates). Inside the block the
+  model is in eval mode and its parameters do not require grad, so autograd never records or
+  computes anything for them: we only ever differentiate with respect to inputs and activations.
+* ``capture``, ``record_shapes``, ``replace_output``, ``relu_rule``, ``record_calls``,
+  ``stop_after`` and ``dense_gradients`` remove every hook they register in ``finally``.
+
+Only forward hooks, forward pre-hooks and tensor-level autograd are used; full module backward
+hooks break on in-place ReLU (torchvision ResNet/VGG), see captum #914 and pytorch-grad-cam #147.
+
+Example::
+
+    with borrowed(model), capture(model, ["layer4"], gradable=True) as acts:
+        logits = model(x)
+    layer4_output = acts["layer4"]
+"""
+
+from __future__ import annotations
+
+from .borrow import borrowed, model_lock
+from .calls import Call, Stop, StopForward, record_calls, stop_after
+from .capture import Captured, capture, record_shapes, replace_output
+from .dense import dense_gradients
+from .relu import relu_rule
+
+__all__ = [
+    "Call",
+    "Captured",
+    "Stop",
+    "StopForward",
+    "borrowed",
+    "capture",
+    "dense_gradients",
+    "model_lock",
+    "record_calls",
+    "record_shapes",
+    "relu_rule",
+    "replace_output",
+    "stop_after",
+]

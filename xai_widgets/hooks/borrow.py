@@ -1,0 +1,89 @@
+"""Borrowing the user's model: eval mode, no parameter gradients, everything restored.
+
+Example::
+
+    with borrowed(model):
+        logits = model(x)      # the model's flags, grads and hooks are back on exit
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+__all__ = ["borrowed", "model_lock"]
+
+# Module attributes that hold hooks; restored by identity of their contents.
+_HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+    "_state_dict_hooks",
+    "_state_dict_pre_hooks",
+    "_load_state_dict_pre_hooks",
+    "_load_state_dict_post_hooks",
+)
+
+_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: nn.Module) -> threading.RLock:
+    """The per-model re-entrant lock that keeps two views from hooking one model at once."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = threading.RLock()
+            _LOCKS[model] = lock
+        return lock
+
+
+@contextmanager
+def borrowed(model: nn.Module) -> Iterator[nn.Module]:
+    """Borrow ``model`` for an explanation and give it back bit-identical.
+
+    Inside: eval mode, parameters with ``requires_grad=False``, grad mode enabled, and the
+    per-model lock held. On exit (also on error) every module's flag, each parameter's
+    ``requires_grad`` and ``.grad`` (the same tensor object), and all hook dictionaries are
+    restored. Nesting is safe: an inner block restores the state the outer one set.
+    """
+    lock = model_lock(model)
+    with lock:
+        modules = list(model.modules())
+        flags = [m.training for m in modules]
+        params = list(model.parameters())
+        requires = [p.requires_grad for p in params]
+        grads = [p.grad for p in params]
+        hooks = [
+            {name: OrderedDict(getattr(m, name)) for name in _HOOK_DICTS if hasattr(m, name)}
+            for m in modules
+        ]
+        try:
+            model.eval()
+            for p in params:
+                p.requires_grad_(False)
+            with torch.enable_grad():
+                yield model
+        finally:
+            for m, flag in zip(modules, flags, strict=False):
+                m.training = flag
+            for p, req, g in zip(params, requires, grads, strict=False):
+                p.requires_grad_(req)
+                if p.grad is not g:
+                    p.grad = g
+            for m, saved in zip(modules, hooks, strict=False):
+                for name, content in saved.items():
+                    current = getattr(m, name)
+                    if list(current.items()) != list(content.items()):
+                        current.clear()
+                        current.update(content)

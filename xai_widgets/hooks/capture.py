@@ -1,0 +1,124 @@
+"""Forward hooks that read or replace layer outputs: capture, record_shapes, replace_output.
+
+Example::
+
+    with borrowed(model), capture(model, ["layer4"], gradable=True) as acts:
+        score = model(x)[:, 3].sum()
+    grad = torch.autograd.grad(score, acts["layer4"])[0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+__all__ = ["Captured", "capture", "record_shapes", "replace_output"]
+
+
+@dataclass
+class Captured:
+    """Activations captured by :func:`capture`, keyed by the names given to it.
+
+    ``outputs[name]`` is the layer's output as the next module receives it (before any in-place
+    op downstream, since a clone is passed on). ``calls[name]`` counts how often the module
+    ran (a reused ReLU runs several times; the last call is kept).
+    """
+
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        if name not in self.outputs:
+            raise KeyError(f"layer {name!r} did not run in the forward pass")
+        return self.outputs[name]
+
+
+@contextmanager
+def capture(
+    model: nn.Module,
+    layers: Sequence[str],
+    *,
+    gradable: bool = False,
+    check: Callable[[str, torch.Tensor], None] | None = None,
+) -> Iterator[Captured]:
+    """Record the outputs of the named submodules during forward passes in the block.
+
+    Each output is kept as the next module receives it, and a clone is passed on, so an
+    in-place op downstream (``nn.ReLU(inplace=True)`` after a conv) cannot alter it.
+    ``gradable=True`` makes every captured tensor differentiable: an output that is not yet
+    part of an autograd graph (nothing upstream requires grad) becomes a leaf that requires grad,
+    one that is stays in its graph. So with a plain input the graph starts at the first captured
+    layer and ``torch.autograd.grad(score, captured[name])`` works for each captured layer.
+    ``check(name, output)`` runs on each capture and may raise.
+    """
+    modules = dict(model.named_modules())
+    captured = Captured()
+    handles = []
+
+    def make_hook(name: str) -> Callable:
+        def hook(_module: nn.Module, _args: tuple, output: object) -> object:
+            if not isinstance(output, torch.Tensor):
+                raise TypeError(
+                    f"layer {name!r} returns {type(output).__name__}, not a tensor; "
+                    "choose a layer whose output is a tensor"
+                )
+            if check is not None:
+                check(name, output)
+            kept = output
+            if gradable and not output.requires_grad:
+                kept = output.detach().requires_grad_(True)
+            captured.outputs[name] = kept
+            captured.calls[name] = captured.calls.get(name, 0) + 1
+            return kept.clone()
+
+        return hook
+
+    try:
+        for name in layers:
+            handles.append(modules[name].register_forward_hook(make_hook(name)))
+        yield captured
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
+def record_shapes(model: nn.Module) -> Iterator[dict[str, tuple[int, ...]]]:
+    """Record the output shape of every named submodule (tensor outputs only), in the order
+    their forward calls complete; a module that runs twice keeps its last shape and position."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    handles = []
+
+    def make_hook(name: str) -> Callable:
+        def hook(_module: nn.Module, _args: tuple, output: object) -> None:
+            if isinstance(output, torch.Tensor):
+                shapes.pop(name, None)
+                shapes[name] = tuple(output.shape)
+
+        return hook
+
+    try:
+        for name, module in model.named_modules():
+            if name:
+                handles.append(module.register_forward_hook(make_hook(name)))
+        yield shapes
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
+def replace_output(
+    model: nn.Module, layer: str, fn: Callable[[torch.Tensor], torch.Tensor]
+) -> Iterator[None]:
+    """Within the block, the output of ``layer`` is replaced by ``fn(output)`` in every forward."""
+    module = dict(model.named_modules())[layer]
+    handle = module.register_forward_hook(lambda _m, _a, out: fn(out))
+    try:
+        yield
+    finally:
+        handle.remove()

@@ -1,0 +1,77 @@
+"""Modified ReLU backward rules (guided backprop, deconvnet) through hooks, never by swapping
+modules.
+
+Example::
+
+    with borrowed(model), relu_rule(model, "guided"):
+        grad = torch.autograd.grad(model(x)[:, c].sum(), x)[0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+__all__ = ["relu_rule"]
+
+
+class _ModifiedReLU(torch.autograd.Function):
+    """ReLU forward with a replaced backward rule.
+
+    ``guided``: dR/dx = [x > 0] * max(g, 0)       (Springenberg et al. 2015, guided backprop)
+    ``deconvnet``: dR/dx = max(g, 0)               (Zeiler & Fergus 2014, deconvnet)
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, rule: str) -> torch.Tensor:  # type: ignore[override]
+        ctx.rule = rule
+        if rule == "guided":
+            ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        positive = grad.clamp(min=0)
+        if ctx.rule == "guided":
+            (x,) = ctx.saved_tensors
+            positive = positive * (x > 0).to(positive.dtype)
+        return positive, None
+
+
+@contextmanager
+def relu_rule(model: nn.Module, rule: str) -> Iterator[int]:
+    """Replace the backward rule of every ``nn.ReLU`` module in the block (yields their count).
+
+    Implemented with a forward pre-hook, which keeps the ReLU's input (a clone is handed to the
+    module, so an in-place ReLU cannot destroy it), and a forward hook, which returns
+    ``_ModifiedReLU(input)`` in place of the module's output. The modules themselves, including
+    their ``inplace`` flag, are never touched. Functional ``F.relu`` calls are not modules and
+    keep the plain gradient, as in Captum.
+    """
+    if rule not in ("guided", "deconvnet"):
+        raise ValueError(f"unknown ReLU rule {rule!r}; accepted: 'guided', 'deconvnet'")
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    pending: dict[int, list[torch.Tensor]] = {}
+    handles = []
+
+    def pre_hook(module: nn.Module, args: tuple) -> tuple:
+        x = args[0]
+        pending.setdefault(id(module), []).append(x)
+        return (x.clone(), *args[1:])
+
+    def post_hook(module: nn.Module, _args: tuple, _output: torch.Tensor) -> torch.Tensor:
+        x = pending[id(module)].pop()
+        return _ModifiedReLU.apply(x, rule)
+
+    try:
+        for m in relus:
+            handles.append(m.register_forward_pre_hook(pre_hook))
+            handles.append(m.register_forward_hook(post_hook))
+        yield len(relus)
+    finally:
+        for handle in handles:
+            handle.remove()
+        pending.clear()
