@@ -3,8 +3,9 @@
 Models: torchvision resnet18 (random weights) at 224 px, and a small VGG-like CNN at 64 px.
 For each: one plain no-grad forward (the floor), Grad-CAM (ours vs pytorch-grad-cam),
 occlusion patch 16 / stride 8 (ours vs Captum with perturbations_per_eval 1 and 64), integrated
-gradients 50 steps (ours vs Captum with internal_batch_size 16). Median of ``--repeat`` runs
-after a warm-up. Runs on CPU, and on CUDA too when one is present.
+gradients 50 steps (ours vs Captum with internal_batch_size 16). Median of ``--repeat`` rounds
+after a warm-up, ours and the peer alternating within each round. Runs on CPU, and on CUDA
+too when one is present.
 
     python benchmarks/bench_core.py [--repeat 5] [--device cpu|cuda|all] [--quick]
 """
@@ -36,19 +37,22 @@ def small_cnn() -> nn.Module:
     )  # fmt: skip
 
 
-def timed(fn: Callable[[], object], repeat: int, device: torch.device) -> float:
-    """Median wall time in ms over ``repeat`` runs after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
+def timed(fns: dict[str, Callable[[], object]], repeat: int, device) -> dict[str, float]:
+    """Median wall time in ms of each function over ``repeat`` rounds after a warm-up; the
+    functions alternate within each round, so a change in machine load hits them alike."""
+    for fn in fns.values():
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def no_inplace(model: nn.Module) -> nn.Module:
@@ -68,44 +72,55 @@ def bench(name: str, model: nn.Module, size: int, layer: str, device, repeat: in
         target = int(model(x).argmax(1))
     rows = []
 
-    def fwd():
+    def forward():
         with torch.no_grad():
             model(x)
 
-    t_fwd = timed(fwd, repeat, device)
-    rows.append((name, "forward (no grad)", t_fwd, None, None))
-
-    t_ours = timed(
-        lambda: xw.explain(model, x, "grad_cam", target=target, layer=layer), repeat, device
-    )
     with GradCAM(peer, [dict(peer.named_modules())[layer]]) as cam:
-        t_peer = timed(lambda: cam(x, [ClassifierOutputTarget(target)]), repeat, device)
-    rows.append((name, "grad_cam", t_ours, "pytorch-grad-cam GradCAM", t_peer))
-    rows.append((name, "grad_cam / forward", t_ours / t_fwd, "target <= 1.6", None))
-
-    occ = dict(patch=16, stride=8)
-    t_ours = timed(lambda: xw.explain(model, x, "occlusion", target=target, **occ), repeat, device)
-    captum_occ = Occlusion(peer)
-    for ppe in (1, 64):
-        t_peer = timed(
-            lambda ppe=ppe: captum_occ.attribute(
-                x, sliding_window_shapes=(3, 16, 16), strides=(3, 8, 8), baselines=0.0,
-                target=target, perturbations_per_eval=ppe,
-            ),
-            max(1, repeat // (3 if ppe == 1 else 1)), device,
+        t = timed(
+            {
+                "forward": forward,
+                "ours": lambda: xw.explain(model, x, "grad_cam", target=target, layer=layer),
+                "peer": lambda: cam(x, [ClassifierOutputTarget(target)]),
+            },
+            repeat, device,
         )  # fmt: skip
-        rows.append((name, "occlusion 16/8", t_ours, f"Captum Occlusion ppe={ppe}", t_peer))
+    rows.append((name, "forward (no grad)", t["forward"], None, None))
+    rows.append((name, "grad_cam", t["ours"], "pytorch-grad-cam GradCAM", t["peer"]))
+    rows.append((name, "grad_cam / forward", t["ours"] / t["forward"], "target <= 1.6", None))
 
-    t_ours = timed(
-        lambda: xw.explain(model, x, "integrated_gradients", target=target, steps=50),
-        repeat, device,
+    occlusion = Occlusion(peer)
+
+    def captum_occlusion(ppe: int):
+        return lambda: occlusion.attribute(
+            x, sliding_window_shapes=(3, 16, 16), strides=(3, 8, 8), baselines=0.0,
+            target=target, perturbations_per_eval=ppe,
+        )  # fmt: skip
+
+    t = timed(
+        {
+            "ours": lambda: xw.explain(model, x, "occlusion", target=target, patch=16, stride=8),
+            "ppe1": captum_occlusion(1),
+            "ppe64": captum_occlusion(64),
+        },
+        max(1, repeat // 2), device,
     )  # fmt: skip
+    rows.append((name, "occlusion 16/8", t["ours"], "Captum Occlusion ppe=1", t["ppe1"]))
+    rows.append((name, "occlusion 16/8", t["ours"], "Captum Occlusion ppe=64", t["ppe64"]))
+
     ig = IntegratedGradients(peer)
-    t_peer = timed(
-        lambda: ig.attribute(x, baselines=0.0, target=target, n_steps=50, internal_batch_size=16),
+    t = timed(
+        {
+            "ours": lambda: xw.explain(
+                model, x, "integrated_gradients", target=target, steps=50
+            ),
+            "peer": lambda: ig.attribute(
+                x, baselines=0.0, target=target, n_steps=50, internal_batch_size=16
+            ),
+        },
         repeat, device,
     )  # fmt: skip
-    rows.append((name, "integrated_gradients 50", t_ours, "Captum IG ibs=16", t_peer))
+    rows.append((name, "integrated_gradients 50", t["ours"], "Captum IG ibs=16", t["peer"]))
     return rows
 
 

@@ -18,17 +18,26 @@ __all__ = [
     "Explanation",
     "Explorer",
     "Forward",
+    "data",
     "explain",
+    "features",
     "list_methods",
     "method_params",
     "spatial_layers",
+    "zoo",
 ]
 
 
-def __getattr__(name: str):
-    """The widgets (and ipywidgets) load on first use, so the core imports fast."""
-    if name == "Explorer":
-        from .widgets import Explorer
+_LAZY = {"data", "zoo", "features", "widgets"}
 
-        return Explorer
+
+def __getattr__(name: str):
+    """The widgets (ipywidgets), data (scikit-image), zoo and features load on first use, so
+    ``import xai_widgets`` stays fast."""
+    import importlib
+
+    if name == "Explorer":
+        return importlib.import_module(".widgets", __name__).Explorer
+    if name in _LAZY:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'xai_widgets' has no attribute {name!r}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -65,8 +64,10 @@ def borrowed(model: nn.Module) -> Iterator[nn.Module]:
         requires = [p.requires_grad for p in params]
         grads = [p.grad for p in params]
         hooks = [
-            {name: OrderedDict(getattr(m, name)) for name in _HOOK_DICTS if hasattr(m, name)}
+            (d, tuple(d.items()))
             for m in modules
+            for d in (m.__dict__.get(name) for name in _HOOK_DICTS)
+            if d is not None
         ]
         try:
             model.eval()
@@ -75,15 +76,13 @@ def borrowed(model: nn.Module) -> Iterator[nn.Module]:
             with torch.enable_grad():
                 yield model
         finally:
-            for m, flag in zip(modules, flags, strict=False):
+            for m, flag in zip(modules, flags, strict=True):
                 m.training = flag
-            for p, req, g in zip(params, requires, grads, strict=False):
+            for p, req, g in zip(params, requires, grads, strict=True):
                 p.requires_grad_(req)
                 if p.grad is not g:
                     p.grad = g
-            for m, saved in zip(modules, hooks, strict=False):
-                for name, content in saved.items():
-                    current = getattr(m, name)
-                    if list(current.items()) != list(content.items()):
-                        current.clear()
-                        current.update(content)
+            for current, content in hooks:
+                if len(current) != len(content) or tuple(current.items()) != content:
+                    current.clear()
+                    current.update(content)

@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -190,6 +191,11 @@ def get_method(name: str) -> type[Method]:
 def method_params(method: str | type[Method]) -> list[ParamSpec]:
     """The declared parameters of a method: name, type, default, bounds, help."""
     cls = get_method(method) if isinstance(method, str) else method
+    return list(_declared(cls))
+
+
+@functools.cache
+def _declared(cls: type[Method]) -> tuple[ParamSpec, ...]:
     hints = get_type_hints(cls)
     specs = []
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
@@ -209,4 +215,4 @@ def method_params(method: str | type[Method]) -> list[ParamSpec]:
                 image_bound=meta.get("image_bound", False),
             )
         )
-    return specs
+    return tuple(specs)

@@ -1,0 +1,102 @@
+"""How each zoo model is built and trained: one :class:`Spec` per name, the only place.
+
+``train.py`` reads the recipe, ``load`` the builder; the card written by training records the
+rest. Seeds: training draws fresh data per epoch from ``seed * 1000 + epoch`` (or, for the
+fixed faces set, the ``train`` split); held-out accuracy uses ``test_seed`` and the ``test``
+split, which training never sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from .architectures import GAPNet, ResNet, VGGNet
+
+__all__ = ["SPECS", "Spec"]
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    dataset: str
+    build: Callable[[], nn.Module]
+    input_size: tuple[int, int]
+    channels: int
+    threshold: float  # held-out accuracy the shipped weights must reach
+    description: str
+    dataset_kwargs: dict[str, Any] = field(default_factory=dict)
+    split: bool = False  # the dataset takes split="train"/"test" (a fixed held-out part)
+    fresh_data: bool = True  # regenerate the training set each epoch
+    n_train: int | None = 4000
+    epochs: int = 6
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    augment: tuple[str, ...] = ("flip",)
+    seed: int = 1
+    test_seed: int = 20240
+    n_test: int = 1000
+
+
+SPECS: dict[str, Spec] = {
+    spec.name: spec
+    for spec in (
+        Spec(
+            name="shapes",
+            dataset="triangles_squares",
+            dataset_kwargs={"size": 64},
+            build=lambda: VGGNet(1, 2, widths=(8, 16, 32, 32), hidden=64, grid=4),
+            input_size=(64, 64),
+            channels=1,
+            threshold=0.97,
+            description="Triangles vs squares (Rangelova et al. 2018); masks give the object.",
+            augment=("flip", "rot90"),
+        ),
+        Spec(
+            name="counting",
+            dataset="counting",
+            dataset_kwargs={"size": 64, "max_count": 5},
+            build=lambda: ResNet(1, 6, widths=(16, 32, 64), stem_stride=2),
+            input_size=(64, 64),
+            channels=1,
+            threshold=0.90,
+            description="How many circles (0-5)? Label k = number of circles; masks mark them.",
+            augment=("flip", "rot90"),
+            epochs=8,
+        ),
+        Spec(
+            name="textures",
+            dataset="textures",
+            dataset_kwargs={"size": 64},
+            build=lambda: GAPNet(1, 3, widths=(8, 16, 32, 64)),
+            input_size=(64, 64),
+            channels=1,
+            threshold=0.90,
+            description="Brick, grass or gravel patch (scikit-image photos; bottom rows held out).",
+            split=True,
+            n_train=3000,
+            epochs=6,
+            augment=("flip",),
+        ),
+        Spec(
+            name="faces",
+            dataset="faces",
+            build=lambda: GAPNet(1, 2, widths=(16, 32, 64)),
+            input_size=(25, 25),
+            channels=1,
+            threshold=0.90,
+            description="Face or not (scikit-image lfw_subset, 25x25; every 4th image held out).",
+            split=True,
+            fresh_data=False,
+            n_train=None,
+            epochs=120,
+            batch_size=32,
+            augment=("hflip", "shift", "jitter"),
+            n_test=50,
+        ),
+    )
+}
