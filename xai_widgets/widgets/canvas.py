@@ -27,7 +27,7 @@ from PIL import Image
 
 from ..render import to_png
 
-__all__ = ["DRAW_LOCK", "Encoded", "LayeredCanvas", "encode", "put_encoded"]
+__all__ = ["DRAW_LOCK", "Encoded", "LayeredCanvas", "encode", "fixed_layout", "put_encoded"]
 
 DRAW_LOCK = threading.RLock()
 
@@ -65,15 +65,20 @@ def put_encoded(canvas, encoded: Encoded, x: int = 0, y: int = 0) -> None:
     )
 
 
+def fixed_layout(width: int, height: int) -> Layout:
+    """A layout that keeps a canvas at exactly its pixel size: without it CSS stretches or a
+    flex box squeezes the element while mouse events stay in canvas pixels."""
+    w, h = f"{width}px", f"{height}px"
+    return Layout(width=w, height=h, min_width=w, min_height=h, flex="0 0 auto")
+
+
 class LayeredCanvas:
     """A MultiCanvas of three layers: the image, the heatmap (drawn with an opacity), and a
     pointer layer (outline and occluded patch); mouse events arrive in canvas pixels."""
 
     def __init__(self, width: int, height: int, css_class: str) -> None:
         self.width, self.height = width, height
-        self.widget = MultiCanvas(
-            3, width=width, height=height, layout=Layout(width=f"{width}px", height=f"{height}px")
-        )
+        self.widget = MultiCanvas(3, width=width, height=height, layout=fixed_layout(width, height))
         self.widget.add_class(css_class)
         self._switch = Canvas(width=1, height=1)  # never displayed, see module doc
         self.image: Encoded | None = None

@@ -36,6 +36,7 @@ from .engine import Engine, Job
 from .images import Picture, decode_upload, picture, pictures
 from .panels import ComparePanel, Gallery, OverlayPanel, TopClasses
 from .session import ImageSession
+from .views import add_feature_tabs
 
 __all__ = ["Explorer"]
 
@@ -90,6 +91,7 @@ class Explorer(w.VBox):
         self._build(size)
         super().__init__(children=[self._layout])
         self.add_class("xw-explorer")
+        self.feature_views = add_feature_tabs(self)
         self.set_trait("method", method)
         self._show_controls()
         self._request()
@@ -175,7 +177,10 @@ class Explorer(w.VBox):
             ],
             layout=w.Layout(margin="0 0 0 16px"),
         )
-        left = w.VBox([self.canvas.widget, self.probe_label])
+        left = w.VBox(
+            [self.canvas.widget, self.probe_label],
+            layout=w.Layout(width=f"{self.canvas.width}px", flex="0 0 auto"),
+        )
         probe = w.VBox(
             [
                 w.HTML("<b>Probe map</b> (drop of the class probability)"),

@@ -13,7 +13,7 @@ import numpy as np
 from ipycanvas import Canvas, hold_canvas
 
 from ..render import colorbar, default_cmap, to_png
-from .canvas import DRAW_LOCK, encode, put_encoded
+from .canvas import DRAW_LOCK, encode, fixed_layout, put_encoded
 from .images import Picture
 
 __all__ = ["CMAPS", "ComparePanel", "Gallery", "OverlayPanel", "TopClasses"]
@@ -57,9 +57,7 @@ class Gallery:
         rows = math.ceil(len(self.pictures) / cols)
         cell = self.thumb + self.gap
         self.canvas.width, self.canvas.height = cols * cell + self.gap, rows * cell + self.gap
-        self.canvas.layout = w.Layout(
-            width=f"{self.canvas.width}px", height=f"{self.canvas.height}px"
-        )
+        self.canvas.layout = fixed_layout(self.canvas.width, self.canvas.height)
         self.draw()
 
     def _origin(self, i: int) -> tuple[int, int]:

@@ -1,0 +1,281 @@
+"""Feature visualization: the image a channel (or a whole layer) responds to most, and
+DeepDream on the current picture.
+
+"Run" starts :func:`xai_widgets.features.optimize` on the view's engine lane with the slider
+values; the preview shows every few steps with the objective (the mean activation). "Stop",
+a new "Run" or "DeepDream" ends it at the next step. The image lives in the model's input
+space and is shown through :func:`.host.to_display` (the host's normalization undone).
+
+The sliders' defaults are ``optimize``'s and ``dream``'s own (read from their signatures);
+their ranges are declared once, in :data:`OPTIMIZE_RANGES` and :data:`DREAM_RANGES`.
+
+Example::
+
+    view = FeatureVisView(model, images, preprocess=zoo.card("shapes"))
+    view.layer, view.channel = "features.6", 3
+    view.run(); view.wait(); view.history[-1]      # (step, objective)
+"""
+
+from __future__ import annotations
+
+import html
+import inspect
+import time
+from typing import Any
+
+import ipywidgets as w
+from traitlets import Int, Unicode, observe
+
+from ...features import dream, optimize
+from ..canvas import encode
+from ..engine import Job
+from .base import STYLE, FeatureView
+from .host import to_display
+from .surface import Surface
+from .tiles import fit_tile, labelled_grid
+
+__all__ = ["DREAM_RANGES", "OPTIMIZE_RANGES", "FeatureVisView"]
+
+# (min, max, step) of each control; the defaults come from the functions' signatures.
+OPTIMIZE_RANGES: dict[str, tuple[float, float, float]] = {
+    "steps": (1, 1024, 1),
+    "lr": (0.001, 0.5, 0.001),
+    "tv": (0.0, 1.0, 0.005),
+    "l2": (0.0, 1.0, 0.005),
+    "blur_every": (0, 32, 1),
+    "jitter": (0, 16, 1),
+}
+DREAM_RANGES: dict[str, tuple[float, float, float]] = {"octaves": (1, 6, 1), "steps": (1, 100, 1)}
+PREVIEW_EVERY = 8
+PREVIEW_PX = 256
+
+
+def _slider(fn: Any, name: str, lo: float, hi: float, step: float, label: str) -> w.Widget:
+    default = inspect.signature(fn).parameters[name].default
+    if isinstance(default, int):
+        slider = w.IntSlider(
+            default, min=int(lo), max=int(hi), step=int(step), description=label, style=STYLE
+        )
+    else:
+        slider = w.FloatSlider(
+            default,
+            min=lo,
+            max=hi,
+            step=step,
+            description=label,
+            style=STYLE,
+            readout_format=".3f",
+        )
+    slider.layout = w.Layout(width="330px")
+    return slider
+
+
+class FeatureVisView(FeatureView):
+    """Activation maximization with live preview, and DeepDream (see the module doc).
+
+    Standalone: ``FeatureVisView(model, images, ...)``; in a host: ``.from_host(host)``.
+    """
+
+    title = "Feature visualization"
+    layer = Unicode(
+        "", help="the layer to excite (dotted name); '' = the last Conv2d (else last spatial)"
+    )
+    channel = Int(0, allow_none=True, help="the channel to excite; None = the whole layer")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.history: list[tuple[int, float]] = []
+        self.image = None  # the last optimized (1, C, H, W) input
+        self.dreamed = None  # the last DeepDream result (1, C, H, W)
+        self._syncing = False
+        super().__init__(*args, **kwargs)
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> list[w.Widget]:
+        self.layer_picker = self.layer_picker_widget("xw-fv-layer")
+        self.channel_box = w.BoundedIntText(
+            0, min=0, max=4095, description="channel", style=STYLE, layout=w.Layout(width="160px")
+        )
+        self.channel_count = w.HTML(layout=w.Layout(width="64px"))
+        self.channel_box.add_class("xw-fv-channel")
+        self.whole = w.Checkbox(False, description="whole layer", indent=False)
+        self.whole.add_class("xw-fv-whole")
+        for control in (self.channel_box, self.whole):
+            control.observe(self._channel_picked, "value")
+        self.params = {
+            name: _slider(optimize, name, *bounds, name) for name, bounds in OPTIMIZE_RANGES.items()
+        }
+        for name, control in self.params.items():
+            control.add_class(f"xw-fv-{name}")
+        self.run_button = w.Button(description="Run", icon="play", button_style="primary")
+        self.run_button.add_class("xw-fv-run")
+        self.run_button.on_click(lambda _b: self.run())
+        self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
+        self.stop_button.add_class("xw-fv-stop")
+        self.stop_button.on_click(lambda _b: self.stop())
+        self.preview = Surface("xw-fv-canvas", PREVIEW_PX, PREVIEW_PX)
+        self.caption = w.HTML("Press <b>Run</b> to optimize an image for the chosen channel.")
+        self.caption.add_class("xw-fv-caption")
+        self.dream_params = {
+            name: _slider(dream, name, *bounds, f"dream {name}" if name == "steps" else name)
+            for name, bounds in DREAM_RANGES.items()
+        }
+        for name, control in self.dream_params.items():
+            control.add_class(f"xw-fv-dream-{name}")
+        self.dream_button = w.Button(description="DeepDream", icon="eye", button_style="info")
+        self.dream_button.add_class("xw-fv-dream")
+        self.dream_button.tooltip = "amplify what the layer sees in the current picture"
+        self.dream_button.on_click(lambda _b: self.deep_dream())
+        self.dream_view = Surface("xw-fv-dream-canvas")
+        self.dream_caption = w.HTML()
+        objective = w.HBox(
+            [self.channel_box, self.channel_count, self.whole],
+            layout=w.Layout(align_items="center"),
+        )
+        buttons = w.HBox([self.run_button, self.stop_button, self.progress])
+        buttons.layout.align_items = "center"
+        controls = w.VBox([self.layer_picker, objective, *self.params.values(), buttons])
+        result = w.VBox([self.preview.widget, self.caption], layout=w.Layout(margin="0 0 0 16px"))
+        dream_box = w.VBox(
+            [
+                w.HTML("<b>DeepDream</b> on the current picture, at the layer above"),
+                w.HBox([self.picker, self.dream_button], layout=w.Layout(align_items="center")),
+                w.HBox(list(self.dream_params.values())),
+                self.dream_view.widget,
+                self.dream_caption,
+            ],
+            layout=w.Layout(margin="12px 0 0 0"),
+        )
+        return [w.HBox([controls, result]), self.status, self.error, dream_box]
+
+    # ------------------------------------------------------------------ state
+    def _channel_picked(self, _change: dict) -> None:
+        if not self._syncing:
+            self.channel = None if self.whole.value else int(self.channel_box.value)
+
+    @observe("channel")
+    def _channel_changed(self, change: dict) -> None:
+        self._syncing = True  # show the trait in the controls (a bad one is shown as an error)
+        try:
+            self.whole.value = change["new"] is None
+            if change["new"] is not None:
+                self.channel_box.value = min(max(change["new"], 0), self.channel_box.max)
+        finally:
+            self._syncing = False
+
+    @observe("layer")
+    def _layer_changed(self, change: dict) -> None:
+        self.show_layer(change["new"])
+        self._limit_channel()
+
+    def layers_loaded(self) -> None:
+        self._limit_channel()
+
+    def _limit_channel(self) -> None:
+        shapes = dict(self.layers or [])
+        name = self.resolved_layer
+        if name in shapes:
+            self.channel_box.max = int(shapes[name][1]) - 1
+            self.channel_count.value = f"&nbsp;of&nbsp;{shapes[name][1]}"
+
+    def _refresh(self) -> None:
+        if not self._layers_shown:  # the layer list: one dry forward, when first shown
+            self.submit("featvis-layers", self.load_layers, "layers")
+
+    # ------------------------------------------------------------------ optimize
+    def settings(self) -> dict[str, Any]:
+        """The ``optimize`` keyword arguments the sliders give."""
+        return {name: control.value for name, control in self.params.items()}
+
+    def run(self) -> None:
+        """Start (or restart) the optimization with the current settings."""
+        layer, channel, settings = self.resolved_layer, self.channel, self.settings()
+        self.history = []
+        self.stop_button.disabled = False
+        self.clear_error()
+        self.submit("featvis", lambda job: self._optimize(job, layer, channel, settings), "run")
+
+    def stop(self) -> None:
+        """Stop the running optimization or dream; the preview keeps its last image."""
+        self.cancel("featvis")
+        self.stop_button.disabled = True
+        if self.history:
+            step, value = self.history[-1]
+            self.status.value = f"stopped at step {step} (objective {value:.4g})"
+        else:
+            self.status.value = "stopped"
+
+    def _optimize(self, job: Job, layer: str, channel: int | None, settings: dict) -> None:
+        start = time.perf_counter()
+        size = tuple(self.picture.input.shape[1:])
+        steps = settings["steps"]
+        target = "whole layer" if channel is None else f"channel {channel}"
+        where = html.escape(layer or "(last spatial layer)")
+        run = optimize(
+            self.model, layer or None, channel, size=size, every=PREVIEW_EVERY, **settings
+        )
+        try:
+            for step, image, objective in run:
+                job.check()
+                encoded = encode(fit_tile(to_display(image, self.host.preprocess), PREVIEW_PX))
+                first = self.history[0][1] if self.history else objective
+                caption = (
+                    f"<b>{target}</b> of <code>{where}</code>: step {step} / {steps}, "
+                    f"objective <b>{objective:.4g}</b> (from {first:.4g}), "
+                    f"{time.perf_counter() - start:.1f} s"
+                )
+
+                def draw(s=step, v=objective, im=image, e=encoded, c=caption) -> None:
+                    self.history.append((s, v))
+                    self.image = im
+                    self.preview.show(e)
+                    self.caption.value = c
+                    self.show_progress(s / steps)
+
+                job.deliver(draw)
+        finally:
+            run.close()
+        job.deliver(self._finished)
+
+    def _finished(self) -> None:
+        self.stop_button.disabled = True
+        self.show_progress(None)
+        self.status.value = "done"
+
+    # ------------------------------------------------------------------ DeepDream
+    def deep_dream(self) -> None:
+        """DeepDream the current picture at the chosen layer (stops a running optimization)."""
+        index, layer = self.host.index, self.resolved_layer
+        params = {name: control.value for name, control in self.dream_params.items()}
+        self.stop_button.disabled = False
+        self.clear_error()
+        self.dream_caption.value = "dreaming …"
+        self.submit("featvis", lambda job: self._dream(job, index, layer, params), "DeepDream")
+
+    def _dream(self, job: Job, index: int, layer: str, params: dict) -> None:
+        start = time.perf_counter()
+        pic = self.host.pictures[index]
+        out = dream(
+            self.model,
+            self.picture_input(index),
+            layer or None,
+            progress=self.reporter(job),
+            **params,
+        )
+        shown = to_display(out, self.host.preprocess)
+        tiles = [fit_tile(pic.display, PREVIEW_PX), fit_tile(shown, PREVIEW_PX)]
+        labels = [f"picture {pic.name or f'#{index}'}", f"DeepDream at {layer or 'the last layer'}"]
+        rgba, _ = labelled_grid(tiles, labels, ncols=2, pad=8)
+        encoded = encode(rgba)
+        where = html.escape(layer or "(last spatial layer)")
+        caption = (
+            f"<code>{where}</code>, {params['octaves']} octaves × {params['steps']} steps, "
+            f"{time.perf_counter() - start:.1f} s"
+        )
+
+        def draw() -> None:
+            self.dreamed = out
+            self.dream_view.show(encoded)
+            self.dream_caption.value = caption
+            self._finished()
+
+        job.deliver(draw)
