@@ -15,11 +15,8 @@ click-to-occlude probes run on their own lane; compare runs on a third.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -29,19 +26,19 @@ from traitlets import Int, TraitError, Unicode, observe, validate
 from ..checks import check_model
 from ..layers import model_device
 from ..methods.registry import list_methods, method_params
-from ..render import colorbar, image_to_uint8, render_heatmap, value_range
-from .canvas import Encoded, LayeredCanvas, encode
-from .controls import MethodToggles, layer_options, method_controls
+from .controls import method_controls
 from .engine import Engine, Job
-from .images import Picture, decode_upload, picture, pictures
-from .panels import ComparePanel, Gallery, OverlayPanel, TopClasses
+from .explorer_actions import ActionsMixin
+from .explorer_export import ExportMixin
+from .explorer_view import ViewMixin
+from .images import Picture, pictures
 from .session import ImageSession
 from .views import add_feature_tabs
 
 __all__ = ["Explorer"]
 
 
-class Explorer(w.VBox):
+class Explorer(ViewMixin, ActionsMixin, ExportMixin, w.VBox):
     """A live explanation surface for a PyTorch image classifier (see the module doc).
 
     Args:
@@ -116,95 +113,6 @@ class Explorer(w.VBox):
             names=names,
             **kwargs,
         )
-
-    def _build(self, size: int) -> None:
-        height, width = self.pictures[0].input.shape[1:]
-        self.scale = size / max(height, width)
-        self.canvas = LayeredCanvas(
-            round(width * self.scale), round(height * self.scale), "xw-main-canvas"
-        )
-        self.canvas.on_mouse("move", self._pointer_moved)
-        self.canvas.on_mouse("out", lambda *_: self.canvas.show_pointer(None))
-        self.canvas.on_mouse("down", self._clicked)
-        self.gallery = Gallery(self.pictures, lambda i: setattr(self, "index", i))
-        self.upload = w.FileUpload(accept="image/*", multiple=False, description="Add image")
-        self.upload.add_class("xw-upload")
-        self.upload.observe(self._uploaded, "value")
-        self.top = TopClasses(5, lambda c: setattr(self, "target", c))
-        self.toggles = MethodToggles(self.method, lambda m: setattr(self, "method", m))
-        self.layer_picker = w.Dropdown(
-            options=layer_options([]),
-            value="",
-            description="layer",
-            style={"description_width": "72px"},
-            layout=w.Layout(width="300px"),
-        )
-        self.layer_picker.add_class("xw-param-layer")
-        self.layer_picker.observe(self._layer_picked, "value")
-        self.params_box = w.VBox()
-        self.overlay = OverlayPanel(self._overlay_changed)
-        self.status = w.HTML("starting…")
-        self.status.add_class("xw-status")
-        self.progress = w.FloatProgress(
-            0, min=0, max=1, layout=w.Layout(width="160px", visibility="hidden")
-        )
-        self.progress.add_class("xw-progress")
-        cancel = w.Button(description="Cancel", icon="stop", layout=w.Layout(width="90px"))
-        cancel.add_class("xw-cancel")
-        cancel.on_click(lambda _b: self.cancel())
-        save = w.Button(description="Save PNG", icon="download", layout=w.Layout(width="110px"))
-        save.add_class("xw-save")
-        save.on_click(lambda _b: self.save())
-        self.error = w.HTML()
-        self.error.add_class("xw-error")
-        self.probe_label = w.HTML("Click the image to occlude a patch there.")
-        self.probe_label.add_class("xw-probe")
-        self.probe_canvas = LayeredCanvas(
-            self.canvas.width // 2, self.canvas.height // 2, "xw-probe-canvas"
-        )
-        clear = w.Button(description="Clear probes", icon="eraser", layout=w.Layout(width="130px"))
-        clear.add_class("xw-probe-clear")
-        clear.on_click(lambda _b: self.clear_probes())
-        self.compare_panel = ComparePanel(list_methods(), self.compare)
-        side = w.VBox(
-            [
-                self.top.widget,
-                w.HTML("<b>Method</b>"),
-                self.toggles.widget,
-                self.params_box,
-                w.HTML("<b>Overlay</b>"),
-                self.overlay.widget,
-            ],
-            layout=w.Layout(margin="0 0 0 16px"),
-        )
-        left = w.VBox(
-            [self.canvas.widget, self.probe_label],
-            layout=w.Layout(width=f"{self.canvas.width}px", flex="0 0 auto"),
-        )
-        probe = w.VBox(
-            [
-                w.HTML("<b>Probe map</b> (drop of the class probability)"),
-                self.probe_canvas.widget,
-                clear,
-            ]
-        )
-        explain_view = w.VBox(
-            [
-                w.HBox([self.gallery.canvas, self.upload], layout=w.Layout(align_items="center")),
-                w.HBox([left, side]),
-                w.HBox(
-                    [self.status, self.progress, cancel, save],
-                    layout=w.Layout(align_items="center"),
-                ),
-                self.error,
-                w.Accordion(
-                    [w.HBox([probe]), self.compare_panel.widget],
-                    titles=("Probe", "Compare methods"),
-                ),
-            ]
-        )
-        self.tabs = w.Tab([explain_view], titles=("Explain",))
-        self._layout = self.tabs
 
     # ---------------------------------------------------------------------- traits
     @validate("index")
@@ -321,189 +229,6 @@ class Explorer(w.VBox):
             parts.append(f"refining {fraction:.0%}")
         return " · ".join(parts)
 
-    # ---------------------------------------------------------------------- drawing
-    def class_name(self, cls: int) -> str:
-        if self.class_names and 0 <= cls < len(self.class_names):
-            return str(self.class_names[cls])
-        return f"class {cls}"
-
-    def _show_image(self, index: int, session: ImageSession) -> None:
-        pic = self.pictures[index]
-        self._updating = True
-        try:
-            self.canvas.show(image=encode(_resize(pic.display, self._display_hw)))
-            selected = session.predicted if self.target is None else self.target
-            self.top.show(session.top(5), self.class_name, selected)
-            options = layer_options(session.layers)
-            if self.layer_picker.options != tuple(options):
-                self.layer_picker.options = options
-                names = [v for _, v in options]
-                self.layer_picker.value = self.layer if self.layer in names else ""
-            self._draw_probes(session)
-        finally:
-            self._updating = False
-
-    def _render(self) -> tuple[Encoded | None, str]:
-        if self._heat is None:
-            return None, ""
-        mode = self.overlay.mode(self._signed)
-        cmap = self.overlay.colours(mode)
-        clip = self.overlay.clip.value if self.overlay.clip.value < 100 else None
-        rgba = render_heatmap(self._heat, None, mode=mode, cmap=cmap, alpha=1.0, clip=clip)
-        vmin, vmax = value_range(self._heat, mode=mode, clip=clip)
-        self.overlay.show_range(vmin, vmax, cmap)
-        return encode(rgba), cmap
-
-    def _show_map(self, heat: np.ndarray, signed: bool, caption: str) -> None:
-        self._heat, self._signed, self._caption = heat, signed, caption
-        encoded, _ = self._render()
-        self.canvas.show(heatmap=encoded, alpha=self.overlay.alpha.value)
-        self.error.value = ""
-        self.status.value = caption
-
-    def _overlay_changed(self, name: str) -> None:
-        if name == "alpha":
-            self.canvas.show(alpha=self.overlay.alpha.value)
-            return
-        self.engine.submit("render", lambda job: job.deliver(self._redraw_map), label="render")
-
-    def _redraw_map(self) -> None:
-        encoded, _ = self._render()
-        if encoded is not None:
-            self.canvas.show(heatmap=encoded)
-
-    # ---------------------------------------------------------------------- probing
-    def _patch_box(self, x: float, y: float) -> tuple[int, int, int, int]:
-        """(top, left, bottom, right) in model pixels of the patch centred at canvas (x, y)."""
-        height, width = self.pictures[self.index].input.shape[1:]
-        patch = int(self.params["occlusion"]["patch"])
-        top = int(np.clip(round(y / self.scale - patch / 2), 0, max(0, height - patch)))
-        left = int(np.clip(round(x / self.scale - patch / 2), 0, max(0, width - patch)))
-        return top, left, top + patch, left + patch
-
-    def _display_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-        top, left, bottom, right = box
-        s = self.scale
-        return round(left * s), round(top * s), round((right - left) * s), round((bottom - top) * s)
-
-    def _pointer_moved(self, x: float, y: float) -> None:
-        self.canvas.show_pointer(self._display_box(self._patch_box(x, y)))
-
-    def _clicked(self, x: float, y: float) -> None:
-        box = self._patch_box(x, y)
-        self.engine.submit("probe", lambda job: self._probe(job, box), label="probe")
-
-    def probe(self, x: float, y: float) -> None:
-        """Occlude the patch centred at canvas pixel (x, y), as a click does."""
-        self._clicked(x, y)
-
-    def _probe(self, job: Job, box: tuple[int, int, int, int]) -> None:
-        session = self._session(job)
-        baseline = float(self.params["occlusion"]["baseline"])
-        result = session.probe(box, baseline, self.target)
-        colour = self._baseline_colour(baseline)
-
-        def draw() -> None:
-            self.canvas.show_pointer(self.canvas.pointer, patch=(self._display_box(box), colour))
-            name = html.escape(self.class_name(result.target))
-            text = (
-                f"Occluded {box[2] - box[0]}×{box[3] - box[1]} px at ({box[0]}, {box[1]}): "
-                f"p(<i>{name}</i>) {result.before:.3f} → <b>{result.after:.3f}</b> "
-                f"({result.after - result.before:+.3f})"
-            )
-            if result.top_after != session.predicted:
-                new = html.escape(self.class_name(result.top_after))
-                text += f"; top class now <b>{new}</b>"
-            self.probe_label.value = text
-            self._draw_probes(session)
-
-        job.deliver(draw)
-
-    def _baseline_colour(self, baseline: float) -> str:
-        mean = getattr(self.preprocess, "mean", None)
-        std = getattr(self.preprocess, "std", None)
-        if mean is None and isinstance(self.preprocess, tuple) and len(self.preprocess) == 2:
-            mean, std = self.preprocess
-        if mean is not None and std is not None:
-            rgb = [(baseline * s + m) for m, s in zip(mean, std, strict=False)]
-        else:
-            rgb = [baseline]
-        rgb = (rgb * 3)[:3] if len(rgb) == 1 else rgb[:3]
-        r, g, b = (int(np.clip(v * 255 + 0.5, 0, 255)) for v in rgb)
-        return f"#{r:02x}{g:02x}{b:02x}"
-
-    def _draw_probes(self, session: ImageSession) -> None:
-        pic = self.pictures[self.index]
-        size = (self.probe_canvas.height, self.probe_canvas.width)
-        probe = session.probe_map()
-        heat = None
-        if probe is not None:
-            shown = session.display_map(probe.to(session.x.device), size)
-            heat = encode(render_heatmap(shown, None, mode="signed", alpha=1.0))
-        self.probe_canvas.show(image=encode(_resize(pic.display, size)), heatmap=heat, alpha=0.6)
-
-    def clear_probes(self) -> None:
-        """Forget the accumulated probe map of the current image."""
-        session = self.sessions.get(self.index)
-        if session is not None:
-            session.clear_probes()
-            self._draw_probes(session)
-        self.canvas.show_pointer(None, patch=None)
-        self.probe_label.value = "Probes cleared."
-
-    # ---------------------------------------------------------------------- compare
-    def compare(self, methods: list[str] | None = None) -> None:
-        """Show the chosen methods side by side for the current image and class."""
-        chosen = list(methods or list_methods())
-        self.compare_panel.start(chosen)
-        self.engine.submit("compare", lambda job: self._run_compare(job, chosen), label="compare")
-
-    def _run_compare(self, job: Job, methods: list[str]) -> None:
-        session = self._session(job)
-        pic = self.pictures[self.index]
-        for i, method in enumerate(methods):
-            job.progress(i / len(methods))
-            e = session.explain(method, self._current_params(method), self.target)
-            heat = session.display_map(e.heatmap[0], (192, 192))
-            rgba = render_heatmap(
-                heat,
-                _resize(pic.display, (192, 192)),
-                mode="signed" if e.signed else "positive",
-                alpha=0.55,
-            )
-            caption = f"{job.elapsed_ms:.0f} ms"
-            job.deliver(lambda m=method, r=rgba, c=caption: self.compare_panel.fill(m, r, c))
-        job.progress(1.0)
-
-    # ---------------------------------------------------------------------- upload
-    def _uploaded(self, change: dict) -> None:
-        files = change["new"]
-        if not files:
-            return
-        try:
-            for item in files:
-                array = decode_upload(item["content"])
-                self.add_image(array, name=item.get("name", "upload"))
-        except (ValueError, TypeError) as exc:
-            self._on_error("upload", exc, "")
-        finally:
-            self.upload.value = ()  # the same file can be chosen again
-
-    def add_image(self, image: Any, name: str = "") -> int:
-        """Add an image (tensor, numpy array, PIL) to the gallery and select it."""
-        pic = picture(image, self.preprocess, name or f"#{len(self.pictures)}")
-        expected = tuple(self.pictures[0].input.shape)
-        if tuple(pic.input.shape) != expected:
-            raise ValueError(
-                f"the image became {tuple(pic.input.shape)} after preprocessing; "
-                f"this Explorer shows {expected} inputs: pass a preprocess that "
-                "resizes (a zoo card or a callable)"
-            )
-        self.pictures.append(pic)
-        self.gallery.set_pictures(self.pictures)
-        self.index = len(self.pictures) - 1
-        return self.index
-
     # ---------------------------------------------------------------------- feedback
     def _on_error(self, label: str, exc: BaseException, _tb: str) -> None:
         kind = type(exc).__name__
@@ -535,55 +260,3 @@ class Explorer(w.VBox):
     def close(self) -> None:
         self.engine.close()
         super().close()
-
-    # ---------------------------------------------------------------------- export
-    def snapshot(self) -> bytes:
-        """The current view (image, heatmap, colour bar, caption) as PNG bytes."""
-        from PIL import Image, ImageDraw
-
-        view = self.canvas.composite()
-        height, width = view.shape[:2]
-        out = Image.new("RGB", (width, height + 40), "white")
-        out.paste(Image.fromarray(view), (0, 0))
-        if self._heat is not None:
-            mode = self.overlay.mode(self._signed)
-            cmap = self.overlay.colours(mode)
-            clip = self.overlay.clip.value if self.overlay.clip.value < 100 else None
-            vmin, vmax = value_range(self._heat, mode=mode, clip=clip)
-            bar = colorbar(vmin, vmax, cmap, length=width - 80, thickness=10)
-            out.paste(Image.fromarray(bar[..., :3]), (40, height + 4))
-            draw = ImageDraw.Draw(out)
-            draw.text((2, height + 2), f"{vmin:.2g}", fill="black")
-            draw.text((width - 38, height + 2), f"{vmax:.2g}", fill="black")
-            plain = _strip_tags(self._caption)
-            draw.text((2, height + 22), plain[: width // 6], fill="black")
-        buf = io.BytesIO()
-        out.save(buf, "PNG")
-        return buf.getvalue()
-
-    def save(self, path: str | Path | None = None) -> Path:
-        """Write :meth:`snapshot` to ``path`` (default: a name in the working directory)."""
-        target = Path(path or f"xw-snapshot-{self.index}-{self.method}.png")
-        target.write_bytes(self.snapshot())
-        self.status.value = f"{self._caption} · saved <code>{html.escape(str(target))}</code>"
-        return target
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
-        bundle = super()._repr_mimebundle_(**kwargs) or {}
-        bundle["image/png"] = base64.b64encode(self.snapshot()).decode("ascii")
-        return bundle
-
-
-def _resize(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
-
-    if rgb.shape[:2] == tuple(hw):
-        return rgb
-    image = Image.fromarray(image_to_uint8(rgb)).resize((hw[1], hw[0]), Image.BILINEAR)
-    return np.asarray(image.convert("RGB"))
-
-
-def _strip_tags(text: str) -> str:
-    import re
-
-    return html.unescape(re.sub(r"<[^>]+>", "", text))

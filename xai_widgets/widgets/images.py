@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ import torch
 
 from ..render import image_to_uint8
 
-__all__ = ["Picture", "decode_upload", "picture", "pictures"]
+__all__ = ["Picture", "decode_upload", "picture", "pictures", "resize_rgb"]
 
 
 @dataclass(frozen=True)
@@ -113,4 +113,11 @@ def decode_upload(content: bytes | memoryview) -> np.ndarray:
         raise ValueError(f"the uploaded file is not an image PIL can read ({exc})") from exc
 
 
-PreprocessSpec = Callable[[Any], torch.Tensor] | Any
+def resize_rgb(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """An RGB uint8 picture resized (bilinear) to ``hw`` = (height, width) for display."""
+    from PIL import Image
+
+    if rgb.shape[:2] == tuple(hw):
+        return rgb
+    image = Image.fromarray(image_to_uint8(rgb)).resize((hw[1], hw[0]), Image.BILINEAR)
+    return np.asarray(image.convert("RGB"))
