@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from _models import small_cnn
 from captum.attr import IntegratedGradients, Occlusion
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
@@ -26,15 +27,6 @@ from torch import nn
 from torchvision.models import resnet18
 
 import xai_widgets as xw
-
-
-def small_cnn() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 8 * 8, 64), nn.ReLU(inplace=True), nn.Linear(64, 10),
-    )  # fmt: skip
 
 
 def timed(fns: dict[str, Callable[[], object]], repeat: int, device) -> dict[str, float]:

@@ -24,19 +24,11 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from _models import small_cnn
 from torch import nn
 
 from xai_widgets import features as xf
 from xai_widgets import render
-
-
-def small_cnn() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 8 * 8, 64), nn.ReLU(inplace=True), nn.Linear(64, 10),
-    ).eval()  # fmt: skip
 
 
 def zoo_model(names: tuple[str, ...], channels: int | None = None) -> tuple | None:

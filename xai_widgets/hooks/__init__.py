@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from .borrow import borrowed, model_lock
 from .calls import Call, Stop, StopForward, record_calls, stop_after
-from .capture import Captured, capture, record_shapes, replace_output
+from .capture import Captured, capture, record_shapes, replace_output, rewrite_outputs
 from .dense import dense_gradients
 from .relu import relu_rule
 
@@ -41,5 +41,6 @@ __all__ = [
     "record_shapes",
     "relu_rule",
     "replace_output",
+    "rewrite_outputs",
     "stop_after",
 ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-__all__ = ["Captured", "capture", "record_shapes", "replace_output"]
+__all__ = ["Captured", "capture", "record_shapes", "replace_output", "rewrite_outputs"]
 
 
 @dataclass
@@ -122,3 +122,33 @@ def replace_output(
         yield
     finally:
         handle.remove()
+
+
+@contextmanager
+def rewrite_outputs(
+    modules: Sequence[nn.Module], fn: Callable[[nn.Module, torch.Tensor, object], object]
+) -> Iterator[int]:
+    """Within the block, each of ``modules`` returns ``fn(module, input, output)`` (None keeps
+    the output). A pre-hook keeps the module's first input and hands the module a clone, so an
+    in-place module (``nn.ReLU(inplace=True)``) cannot destroy what ``fn`` receives. Yields the
+    number of modules rewritten; modules run several times (a reused ReLU) are handled."""
+    pending: dict[int, list[torch.Tensor]] = {}
+    handles = []
+
+    def pre_hook(module: nn.Module, args: tuple) -> tuple:
+        x = args[0]
+        pending.setdefault(id(module), []).append(x)
+        return (x.clone(), *args[1:])
+
+    def post_hook(module: nn.Module, _args: tuple, output: object) -> object:
+        return fn(module, pending[id(module)].pop(), output)
+
+    try:
+        for m in modules:
+            handles.append(m.register_forward_pre_hook(pre_hook))
+            handles.append(m.register_forward_hook(post_hook))
+        yield len(modules)
+    finally:
+        for handle in handles:
+            handle.remove()
+        pending.clear()

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .capture import rewrite_outputs
+
 __all__ = ["dense_gradients"]
 
 
@@ -57,6 +59,19 @@ def _window_sum(x: torch.Tensor, pool: nn.MaxPool2d, out_hw: tuple[int, int]) ->
     return sums[:, :, : out_hw[0], : out_hw[1]]
 
 
+def _dense(module: nn.Module, x: torch.Tensor, output: object) -> object:
+    """The output's values with the gradient of the surrogate (see :func:`dense_gradients`)."""
+    if not isinstance(output, torch.Tensor):
+        return None
+    if isinstance(module, nn.MaxPool2d):
+        surrogate = _window_sum(x, module, (output.shape[-2], output.shape[-1]))
+    elif isinstance(module, nn.AdaptiveMaxPool2d):
+        surrogate = F.adaptive_avg_pool2d(x, output.shape[-2:])
+    else:
+        surrogate = x
+    return output.detach() + (surrogate - surrogate.detach())
+
+
 @contextmanager
 def dense_gradients(model: nn.Module) -> Iterator[int]:
     """Within the block, elementwise activation modules pass the gradient unchanged and
@@ -68,38 +83,11 @@ def dense_gradients(model: nn.Module) -> Iterator[int]:
     destroy it (as in ``relu_rule``). Yields the number of modules made dense. Functional calls
     (``F.relu``, ``F.max_pool2d``) are not modules and keep their sparse gradient.
     """
-    pending: dict[int, list[torch.Tensor]] = {}
-    handles = []
-
-    def pre_hook(module: nn.Module, args: tuple) -> tuple:
-        x = args[0]
-        pending.setdefault(id(module), []).append(x)
-        return (x.clone(), *args[1:])
-
-    def post_hook(module: nn.Module, _args: tuple, output: object) -> object:
-        x = pending[id(module)].pop()
-        if not isinstance(output, torch.Tensor):
-            return None
-        if isinstance(module, nn.MaxPool2d):
-            surrogate = _window_sum(x, module, (output.shape[-2], output.shape[-1]))
-        elif isinstance(module, nn.AdaptiveMaxPool2d):
-            surrogate = F.adaptive_avg_pool2d(x, output.shape[-2:])
-        else:
-            surrogate = x
-        return output.detach() + (surrogate - surrogate.detach())
-
     kinds = (*_ELEMENTWISE, nn.MaxPool2d, nn.AdaptiveMaxPool2d)
     modules = [
         m
         for m in model.modules()
         if isinstance(m, kinds) and not getattr(m, "return_indices", False)
     ]
-    try:
-        for m in modules:
-            handles.append(m.register_forward_pre_hook(pre_hook))
-            handles.append(m.register_forward_hook(post_hook))
-        yield len(modules)
-    finally:
-        for handle in handles:
-            handle.remove()
-        pending.clear()
+    with rewrite_outputs(modules, _dense) as count:
+        yield count

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from .capture import rewrite_outputs
+
 __all__ = ["relu_rule"]
 
 
@@ -54,24 +56,5 @@ def relu_rule(model: nn.Module, rule: str) -> Iterator[int]:
     if rule not in ("guided", "deconvnet"):
         raise ValueError(f"unknown ReLU rule {rule!r}; accepted: 'guided', 'deconvnet'")
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
-    pending: dict[int, list[torch.Tensor]] = {}
-    handles = []
-
-    def pre_hook(module: nn.Module, args: tuple) -> tuple:
-        x = args[0]
-        pending.setdefault(id(module), []).append(x)
-        return (x.clone(), *args[1:])
-
-    def post_hook(module: nn.Module, _args: tuple, _output: torch.Tensor) -> torch.Tensor:
-        x = pending[id(module)].pop()
-        return _ModifiedReLU.apply(x, rule)
-
-    try:
-        for m in relus:
-            handles.append(m.register_forward_pre_hook(pre_hook))
-            handles.append(m.register_forward_hook(post_hook))
-        yield len(relus)
-    finally:
-        for handle in handles:
-            handle.remove()
-        pending.clear()
+    with rewrite_outputs(relus, lambda _m, x, _out: _ModifiedReLU.apply(x, rule)) as count:
+        yield count

@@ -16,6 +16,7 @@ click-to-occlude probes run on their own lane; compare runs on a third.
 from __future__ import annotations
 
 import html
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -74,6 +75,7 @@ class Explorer(ViewMixin, ActionsMixin, ExportMixin, w.VBox):
         self.device = model_device(model)
         self.engine = Engine(self._on_error, self._on_progress, self._on_idle)
         self.sessions: OrderedDict[int, ImageSession] = OrderedDict()
+        self._sessions_lock = threading.Lock()
         self.explanation = None
         self._heat: np.ndarray | None = None
         self._signed = True
@@ -179,16 +181,19 @@ class Explorer(ViewMixin, ActionsMixin, ExportMixin, w.VBox):
         return params
 
     def _session(self, job: Job) -> ImageSession:
+        """The open session of the current image (at most three kept; lanes share them)."""
         index = self.index
-        if index in self.sessions:
-            self.sessions.move_to_end(index)
-            session = self.sessions[index]
-        else:
+        with self._sessions_lock:
+            session = self.sessions.get(index)
+            if session is not None:
+                self.sessions.move_to_end(index)
+        if session is None:
             pic = self.pictures[index]
             session = ImageSession.open(self.model, pic.input[None].to(self.device))
-            self.sessions[index] = session
-            while len(self.sessions) > 3:
-                self.sessions.popitem(last=False)
+            with self._sessions_lock:
+                session = self.sessions.setdefault(index, session)
+                while len(self.sessions) > 3:
+                    self.sessions.popitem(last=False)
         job.check()
         job.deliver(lambda: self._show_image(index, session))
         return session
