@@ -88,7 +88,7 @@ def test_lanes_are_independent() -> None:
 
 def test_cancel_drops_everything_and_progress_is_reported() -> None:
     fractions: list[float] = []
-    engine = Engine(on_progress=lambda label, f: fractions.append(f))
+    engine = Engine(on_progress=lambda job, f: fractions.append(f))
     out: list[str] = []
 
     def slow(job):

@@ -56,12 +56,15 @@ def test_every_method_toggle_shows_its_map(explorer) -> None:
 
 def test_param_controls_come_from_method_params(explorer) -> None:
     explorer.method = "occlusion"
-    names = {c._dom_classes[0] for c in explorer.params_box.children}
+    names = {c._dom_classes[0] for c in explorer.visible_controls()}
     assert names == {"xw-param-patch", "xw-param-stride", "xw-param-baseline"}
     patch = explorer.controls["occlusion"]["patch"]
     assert patch.max == 32 and patch.value == 16  # capped at the image side
     explorer.method = "score_cam"
-    assert explorer.params_box.children[0] is explorer.layer_picker
+    assert explorer.visible_controls() == [
+        explorer.layer_picker,
+        explorer.controls["score_cam"]["batch_size"],
+    ]
 
 
 def test_latest_value_wins_after_100_rapid_slider_changes(explorer) -> None:
@@ -83,7 +86,7 @@ def test_latest_value_wins_after_100_rapid_slider_changes(explorer) -> None:
     assert explorer.wait(30)
     assert calls[-1] == final and len(calls) < 100
     fresh = xw.explain(explorer.model, explorer.sessions[0].x, "occlusion", patch=final)
-    shown = explorer.sessions[0].display_map(fresh.heatmap[0], explorer._display_hw)
+    shown = fresh.heatmap[0].numpy()
     np.testing.assert_allclose(explorer._heat, shown, rtol=1e-4, atol=1e-6)
 
 
@@ -94,6 +97,7 @@ def test_an_error_is_shown_and_the_next_input_works() -> None:
     assert ex.wait()
     assert "ValueError" in ex.error.value and "global-average-pool" in ex.error.value
     assert "error" in ex.status.value
+    assert ex.canvas.heatmap is None, "the previous method's map must not stay on screen"
     ex.method = "grad_cam"
     assert ex.wait()
     assert ex.error.value == "" and "grad_cam" in ex.status.value
@@ -144,6 +148,11 @@ def test_pointer_outline_and_click_to_occlude(explorer) -> None:
     mouse(canvas, "mouse_down", 20, 20)
     assert explorer.wait()
     assert explorer.sessions[0].probe_count.max() == 2  # the two patches overlap
+    explorer.index = 1  # another picture: its own, empty probe state
+    assert explorer.wait()
+    assert "Occluded" not in explorer.probe_label.value and explorer.canvas.patch is None
+    explorer.index = 0
+    assert explorer.wait() and explorer.sessions[0].probe_count.max() == 2
     explorer.clear_probes()
     assert explorer.sessions[0].probe_map() is None and explorer.canvas.patch is None
 
@@ -160,8 +169,9 @@ def test_occlusion_shows_a_coarse_map_first_then_the_exact_one(explorer) -> None
     explorer.method = "occlusion"
     assert explorer.wait()
     assert len(shown) >= 2 and "refining" in shown[0][1] and "refining" not in shown[-1][1]
+    assert "patch 8, stride 2, baseline 0" in shown[-1][1]  # the status names the values
     exact = xw.explain(explorer.model, explorer.sessions[0].x, "occlusion", patch=8, stride=2)
-    final = explorer.sessions[0].display_map(exact.heatmap[0], explorer._display_hw)
+    final = exact.heatmap[0].numpy()
     np.testing.assert_allclose(shown[-1][0], final, rtol=1e-4, atol=1e-6)
     assert not np.allclose(shown[0][0], final)
 

@@ -3,7 +3,8 @@
 The chunk holds as many copies as fit a memory budget, estimated from the input size with a
 generous factor for the activations a CNN keeps alive (no_grad forward) or records (grad):
 CPU budget 512 MiB, CUDA a quarter of the free memory. The bound is a heuristic, not a
-guarantee; ``max_chunk`` caps it.
+guarantee; ``max_chunk`` caps it (64: on a 2-core CPU, occlusion of a 64 px zoo model ran
+fastest at 64 copies a batch, 25% faster than at 256).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ _CPU_BUDGET = 512 * 2**20
 _ACTIVATION_FACTOR = 48  # bytes of live activations per byte of input, per sample
 
 
-def chunk_size(sample: torch.Tensor, *, grad: bool = False, max_chunk: int = 256) -> int:
+def chunk_size(sample: torch.Tensor, *, grad: bool = False, max_chunk: int = 64) -> int:
     """How many copies of ``sample`` (one (C, H, W) input) to forward at once."""
     per_copy = sample.numel() * sample.element_size() * _ACTIVATION_FACTOR * (3 if grad else 1)
     if sample.device.type == "cuda":

@@ -44,10 +44,13 @@ class Encoded:
         return self.array.shape[1], self.array.shape[0]
 
 
-def encode(rgb: np.ndarray, *, lossless: bool = False) -> Encoded:
-    """JPEG quality 92 without chroma subsampling (2 ms and ~40 kB for a 320 px heatmap, where
-    PNG takes 15 ms and ~150 kB), or PNG (fastest level) when ``lossless`` (thumbnails, alpha).
-    """
+def encode(rgb: np.ndarray, *, lossless: bool | None = None) -> Encoded:
+    """PNG (fastest zlib level) or JPEG quality 92 without chroma subsampling; by default PNG
+    for small images (up to 128 x 128: under a millisecond, and the browser scales them up, so
+    JPEG artefacts would show) and JPEG for larger ones (2 ms and ~40 kB at 320 x 320, where PNG
+    takes 15 ms and ~150 kB)."""
+    if lossless is None:
+        lossless = rgb.shape[0] * rgb.shape[1] <= 128 * 128
     if lossless:
         return Encoded(to_png(rgb), rgb)
     buf = io.BytesIO()
@@ -130,18 +133,30 @@ class LayeredCanvas:
                 self._draw_heatmap()
                 self._draw_pointer()
 
+    def _put_scaled(self, layer, encoded: Encoded) -> None:
+        """Draw ``encoded`` over the whole layer; the browser scales it (bilinear), so only
+        the image at its own resolution crosses the wire."""
+        width, height = encoded.size
+        if (width, height) == (self.width, self.height):
+            put_encoded(layer, encoded)
+            return
+        layer.save()
+        layer.scale(self.width / width, self.height / height)
+        put_encoded(layer, encoded)
+        layer.restore()
+
     def _draw_image(self) -> None:
         layer = self.widget[0]
         layer.clear()
         if self.image is not None:
-            put_encoded(layer, self.image)
+            self._put_scaled(layer, self.image)
 
     def _draw_heatmap(self) -> None:
         layer = self.widget[1]
         layer.clear()
         if self.heatmap is not None:
             layer.global_alpha = float(self.alpha)
-            put_encoded(layer, self.heatmap)
+            self._put_scaled(layer, self.heatmap)
 
     def _draw_pointer(self) -> None:
         layer = self.widget[2]
@@ -156,13 +171,20 @@ class LayeredCanvas:
             layer.line_width = 2
             layer.stroke_rect(x + 0.5, y + 0.5, w - 1, h - 1)
 
+    def _at_size(self, encoded: Encoded) -> np.ndarray:
+        array = encoded.array
+        if array.shape[:2] == (self.height, self.width):
+            return array
+        image = Image.fromarray(np.ascontiguousarray(array))
+        return np.asarray(image.resize((self.width, self.height), Image.BILINEAR))
+
     def composite(self) -> np.ndarray:
         """The view as one RGB uint8 array, as the browser composes it (for snapshots)."""
         out = np.zeros((self.height, self.width, 3), np.float32)
         if self.image is not None:
-            out[:] = self.image.array[..., :3]
+            out[:] = self._at_size(self.image)[..., :3]
         if self.heatmap is not None:
-            heat = self.heatmap.array
+            heat = self._at_size(self.heatmap)
             a = self.alpha * (heat[..., 3:4] / 255.0 if heat.shape[2] == 4 else 1.0)
             out = out * (1 - a) + heat[..., :3] * a
         if self.patch is not None:

@@ -26,8 +26,10 @@ _STYLE = {"description_width": "72px"}
 
 
 def layer_options(layers: Sequence[tuple[str, tuple[int, ...]]]) -> list[tuple[str, str]]:
-    """Dropdown options: ('name  C x h x w', name), the default ('' = last spatial) first."""
-    options = [("(last spatial layer)", "")]
+    """Dropdown options: ('name  C x h x w', name), the default ('' = the last spatial layer,
+    named) first."""
+    last = f": {layers[-1][0]}" if layers else ""
+    options = [(f"(last spatial layer{last})", "")]
     for name, shape in layers:
         options.append((f"{name}  {' x '.join(map(str, shape[1:]))}", name))
     return options

@@ -54,7 +54,7 @@ class Job:
         """Report progress (0..1) and stop here if superseded."""
         self.check()
         if self.lane.on_progress is not None:
-            self.lane.on_progress(self.label, fraction)
+            self.lane.on_progress(self, fraction)
 
     def deliver(self, fn: Callable[[], Any]) -> bool:
         """Run ``fn`` (e.g. draw an intermediate map) only while this job is still current;
@@ -77,7 +77,7 @@ class Lane:
         self,
         name: str,
         on_error: Callable[[str, BaseException, str], None] | None,
-        on_progress: Callable[[str, float], None] | None,
+        on_progress: Callable[[Job, float], None] | None,
         on_idle: Callable[[str], None] | None,
     ) -> None:
         self.name = name
@@ -159,9 +159,11 @@ class Engine:
     def __init__(
         self,
         on_error: Callable[[str, BaseException, str], None] | None = None,
-        on_progress: Callable[[str, float], None] | None = None,
+        on_progress: Callable[[Job, float], None] | None = None,
         on_idle: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_error(label, exc, traceback)`` when a current job fails; ``on_progress(job,
+        fraction)`` from ``job.progress``; ``on_idle(lane)`` when a lane has nothing left."""
         self._lanes: dict[str, Lane] = {}
         self._guard = threading.Lock()
         self.on_error = on_error

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -31,7 +32,7 @@ from .controls import method_controls
 from .engine import Engine, Job
 from .explorer_actions import ActionsMixin
 from .explorer_export import ExportMixin
-from .explorer_view import ViewMixin
+from .explorer_view import PROBE_HINT, ViewMixin
 from .images import Picture, pictures
 from .session import ImageSession
 from .views import add_feature_tabs
@@ -78,6 +79,8 @@ class Explorer(ViewMixin, ActionsMixin, ExportMixin, w.VBox):
         self._sessions_lock = threading.Lock()
         self.explanation = None
         self._heat: np.ndarray | None = None
+        self._drawn: tuple[int, int] | None = None
+        self._progress_shown = 0.0
         self._signed = True
         self._caption = ""
         self._updating = False
@@ -132,6 +135,7 @@ class Explorer(ViewMixin, ActionsMixin, ExportMixin, w.VBox):
     @observe("index")
     def _index_changed(self, _change: dict) -> None:
         self.gallery.select(self.index)
+        self.probe_label.value = PROBE_HINT
         self.set_trait("target", None)
         self.canvas.show_pointer(None, patch=None)
         self._request()
@@ -164,11 +168,22 @@ class Explorer(ViewMixin, ActionsMixin, ExportMixin, w.VBox):
         control.value = value
 
     def _show_controls(self) -> None:
-        specs = method_params(self.method)
-        controls = [c for n, c in self.controls[self.method].items() if n != "layer"]
-        if any(s.kind == "layer" for s in specs):
-            controls.insert(0, self.layer_picker)
-        self.params_box.children = controls
+        """Show the current method's controls. All controls stay in the box and only their
+        ``display`` changes: a style change, not a DOM rebuild, keeps a toggle fast."""
+        if not self.params_box.children:
+            others = [c for m in self.controls.values() for n, c in m.items() if n != "layer"]
+            self.params_box.children = [self.layer_picker, *others]
+        shown = {id(c) for n, c in self.controls[self.method].items() if n != "layer"}
+        if any(s.kind == "layer" for s in method_params(self.method)):
+            shown.add(id(self.layer_picker))
+        for control in self.params_box.children:
+            display = None if id(control) in shown else "none"
+            if control.layout.display != display:
+                control.layout.display = display
+
+    def visible_controls(self) -> list[w.Widget]:
+        """The parameter controls shown for the current method."""
+        return [c for c in self.params_box.children if c.layout.display != "none"]
 
     # ---------------------------------------------------------------------- computing
     def _request(self) -> None:
@@ -199,19 +214,16 @@ class Explorer(ViewMixin, ActionsMixin, ExportMixin, w.VBox):
         return session
 
     def _compute(self, job: Job) -> None:
+        """Bring the view to the current state: open the image if needed, explain, draw. The
+        map crosses to the CPU at the input's resolution; the browser scales it to the canvas."""
         session = self._session(job)
         method, target = self.method, self.target
         params = self._current_params(method)
         if method == "occlusion":
-            check = job.progress
-            for heat, fraction in session.occlusion_progressive(params, target, check):
-                shown = session.display_map(heat, self._display_hw)
-                caption = self._describe(method, params, target, session, job, fraction)
-                job.deliver(lambda s=shown, c=caption: self._show_map(s, True, c))
-            self.explanation = None
+            self._progressive_occlusion(job, session, params, target)
             return
         explanation = session.explain(method, params, target, progress=job.progress)
-        shown = session.display_map(explanation.heatmap[0], self._display_hw)
+        shown = explanation.heatmap[0].float().cpu().numpy()
         caption = self._describe(method, explanation.params, target, session, job, 1.0)
 
         def draw() -> None:
@@ -220,15 +232,28 @@ class Explorer(ViewMixin, ActionsMixin, ExportMixin, w.VBox):
 
         job.deliver(draw)
 
-    @property
-    def _display_hw(self) -> tuple[int, int]:
-        return self.canvas.height, self.canvas.width
+    def _progressive_occlusion(self, job: Job, session: ImageSession, params, target) -> None:
+        """The coarse map as soon as it exists, refinements at most every 150 ms, the exact
+        map last."""
+        last = 0.0
+        for heat, fraction in session.occlusion_progressive(params, target, job.progress):
+            now = time.perf_counter()
+            if 0 < last and now - last < 0.15 and fraction < 1:
+                continue
+            last = now
+            shown = heat.float().cpu().numpy()
+            caption = self._describe("occlusion", params, target, session, job, fraction)
+            job.deliver(lambda s=shown, c=caption: self._show_map(s, True, c))
+        self.explanation = None
 
     def _describe(self, method, params, target, session, job, fraction) -> str:
         cls = session.predicted if target is None else target
         parts = [f"<b>{method}</b>", f"class <i>{html.escape(self.class_name(cls))}</i>"]
         if params.get("layer"):
             parts.append(f"layer <code>{params['layer']}</code>")
+        values = [f"{k} {v:g}" for k, v in params.items() if k != "layer"]
+        if values:
+            parts.append(", ".join(values))
         parts.append(f"{job.elapsed_ms:.0f} ms")
         if fraction < 1:
             parts.append(f"refining {fraction:.0%}")
@@ -243,8 +268,18 @@ class Explorer(ViewMixin, ActionsMixin, ExportMixin, w.VBox):
         )
         self.status.value = f"<span style='color:#b00020'>error in {html.escape(label)}</span>"
         self.progress.layout.visibility = "hidden"
+        if label == "explain":  # the map on screen no longer answers the request
+            self._heat = None
+            self.explanation = None
+            self.canvas.show(heatmap=None)
 
-    def _on_progress(self, label: str, fraction: float) -> None:
+    def _on_progress(self, job: Job, fraction: float) -> None:
+        """Show the progress bar for work that takes a while (over 0.3 s), updated at most
+        every 0.1 s: each update is a message to the browser, competing with the maps."""
+        now = time.perf_counter()
+        if job.elapsed_ms < 300 or now - self._progress_shown < 0.1:
+            return
+        self._progress_shown = now
         self.progress.layout.visibility = "visible" if fraction < 1 else "hidden"
         self.progress.value = fraction
 

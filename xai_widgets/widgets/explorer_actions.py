@@ -80,14 +80,14 @@ class ActionsMixin:
         return f"#{r:02x}{g:02x}{b:02x}"
 
     def _draw_probes(self, session: ImageSession) -> None:
+        """The probe panel: the picture with the accumulated probe map, at input resolution
+        (the browser scales both)."""
         pic = self.pictures[self.index]
-        size = (self.probe_canvas.height, self.probe_canvas.width)
         probe = session.probe_map()
         heat = None
         if probe is not None:
-            shown = session.display_map(probe.to(session.x.device), size)
-            heat = encode(render_heatmap(shown, None, mode="signed", alpha=1.0))
-        self.probe_canvas.show(image=encode(resize_rgb(pic.display, size)), heatmap=heat, alpha=0.6)
+            heat = encode(render_heatmap(probe.numpy(), None, mode="signed", alpha=1.0))
+        self.probe_canvas.show(image=encode(pic.display), heatmap=heat, alpha=0.6)
 
     def clear_probes(self) -> None:
         """Forget the accumulated probe map of the current image."""
@@ -111,9 +111,8 @@ class ActionsMixin:
         for i, method in enumerate(methods):
             job.progress(i / len(methods))
             e = session.explain(method, self._current_params(method), self.target)
-            heat = session.display_map(e.heatmap[0], (192, 192))
             rgba = render_heatmap(
-                heat,
+                e.heatmap[0].float().cpu().numpy(),
                 resize_rgb(pic.display, (192, 192)),
                 mode="signed" if e.signed else "positive",
                 alpha=0.55,

@@ -9,11 +9,12 @@ from ..methods.registry import list_methods
 from ..render import render_heatmap, value_range
 from .canvas import Encoded, LayeredCanvas, encode
 from .controls import MethodToggles, layer_options
-from .images import resize_rgb
 from .panels import ComparePanel, Gallery, OverlayPanel, TopClasses
 from .session import ImageSession
 
-__all__ = ["ViewMixin"]
+__all__ = ["PROBE_HINT", "ViewMixin"]
+
+PROBE_HINT = "Click the image to occlude a patch there."
 
 
 class ViewMixin:
@@ -59,7 +60,7 @@ class ViewMixin:
         save.on_click(lambda _b: self.save())
         self.error = w.HTML()
         self.error.add_class("xw-error")
-        self.probe_label = w.HTML("Click the image to occlude a patch there.")
+        self.probe_label = w.HTML(PROBE_HINT)
         self.probe_label.add_class("xw-probe")
         self.probe_canvas = LayeredCanvas(
             self.canvas.width // 2, self.canvas.height // 2, "xw-probe-canvas"
@@ -114,10 +115,13 @@ class ViewMixin:
         return f"class {cls}"
 
     def _show_image(self, index: int, session: ImageSession) -> None:
-        pic = self.pictures[index]
+        """Show the picture (only when it changed), its top classes and its layers."""
         self._updating = True
         try:
-            self.canvas.show(image=encode(resize_rgb(pic.display, self._display_hw)))
+            if self._drawn != (index, id(session)):
+                self._drawn = (index, id(session))
+                self.canvas.show(image=encode(self.pictures[index].display))
+                self._draw_probes(session)
             selected = session.predicted if self.target is None else self.target
             self.top.show(session.top(5), self.class_name, selected)
             options = layer_options(session.layers)
@@ -125,7 +129,6 @@ class ViewMixin:
                 self.layer_picker.options = options
                 names = [v for _, v in options]
                 self.layer_picker.value = self.layer if self.layer in names else ""
-            self._draw_probes(session)
         finally:
             self._updating = False
 

@@ -155,7 +155,8 @@ class OverlayPanel:
         self.lo, self.hi = w.HTML(), w.HTML()
         bar_row = w.HBox([self.lo, self.bar, self.hi], layout=w.Layout(align_items="center"))
         self.widget = w.VBox([self.alpha, self.cmap, self.norm, self.clip, bar_row])
-        self._bar_key: tuple | None = None
+        self._bars: dict[str, bytes] = {}
+        self._bar_cmap: str | None = None
 
     def mode(self, signed: bool) -> str:
         if self.norm.value != "auto":
@@ -166,9 +167,12 @@ class OverlayPanel:
         return default_cmap(mode) if self.cmap.value == "auto" else self.cmap.value
 
     def show_range(self, vmin: float, vmax: float, cmap: str) -> None:
-        if self._bar_key != (cmap,):
-            self.bar.value = to_png(colorbar(vmin, vmax, cmap, length=256, thickness=12))
-            self._bar_key = (cmap,)
+        """Label the colour bar's ends; redraw the bar only when the colour map changes."""
+        if self._bar_cmap != cmap:
+            if cmap not in self._bars:
+                self._bars[cmap] = to_png(colorbar(0.0, 1.0, cmap, length=256, thickness=12))
+            self.bar.value = self._bars[cmap]
+            self._bar_cmap = cmap
         self.lo.value = f"<code>{vmin:.3g}</code>"
         self.hi.value = f"<code>{vmax:.3g}</code>"
 

@@ -3,14 +3,14 @@
 An :class:`ImageSession` opens an image once: one recorded forward pass with the activations of
 every spatial layer (the cache), the class probabilities, the spatial layers. Every explanation
 of that image (another class, another CAM layer, another gradient method) then needs at most a
-backward pass. Maps are brought to display size on the model's device; only that crosses to
+backward pass. Maps stay on the model's device; the view moves only the final (H, W) map to
 the CPU.
 
 Example::
 
     s = ImageSession.open(model, x)             # x: (1, C, H, W)
     s.top(5)                                    # [(class, probability), ...]
-    heat = s.display_map(s.explain("grad_cam", {}, target=None).heatmap[0], (320, 320))
+    heat = s.explain("grad_cam", {}, target=None).heatmap[0]    # (H, W) on the model's device
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -101,14 +100,6 @@ class ImageSession:
             cache=self.fwd,
             **params,
         )
-
-    def display_map(self, heat: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-        """(H, W) map -> (h, w) float32 numpy at display size ``size`` = (height, width),
-        bilinear on the model's device."""
-        up = F.interpolate(
-            heat[None, None].float(), size=size, mode="bilinear", align_corners=False
-        )
-        return up[0, 0].cpu().numpy()
 
     def occlusion_progressive(
         self,
