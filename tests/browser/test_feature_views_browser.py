@@ -45,13 +45,12 @@ print(type(model).__name__)"""
 
 EXPLORER = """\
 import xai_widgets as xw
-from xai_widgets.widgets.views import add_feature_tabs
 
 try:
     ex = xw.Explorer.from_zoo("shapes", n=8, size=256)
 except FileNotFoundError:
     ex = xw.Explorer(model, images, size=256)
-views = add_feature_tabs(ex)
+views = ex.feature_views  # the Explorer carries the feature tabs itself
 ex"""
 
 CELLS = [
