@@ -58,7 +58,6 @@ def layer_name(model: nn.Module, layer: LayerRef) -> str | None:
     """
     if layer is None or layer == "":
         return None
-    names = [name for name, _ in model.named_modules() if name]
     if isinstance(layer, nn.Module):
         for name, module in model.named_modules():
             if module is layer and name:
@@ -71,12 +70,16 @@ def layer_name(model: nn.Module, layer: LayerRef) -> str | None:
         raise TypeError(
             f"layer must be a dotted name (str) or a submodule, not {type(layer).__name__}"
         )
-    if layer not in names:
-        close = difflib.get_close_matches(layer, names, n=5, cutoff=0.5)
-        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-        shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-        raise ValueError(f"unknown layer {layer!r}{hint} (layers of this model: {shown})")
-    return layer
+    try:
+        model.get_submodule(layer)  # walks the dotted path: no full traversal
+        return layer
+    except AttributeError:
+        pass
+    names = [name for name, _ in model.named_modules() if name]
+    close = difflib.get_close_matches(layer, names, n=5, cutoff=0.5)
+    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    raise ValueError(f"unknown layer {layer!r}{hint} (layers of this model: {shown})")
 
 
 def is_spatial(shape: tuple[int, ...]) -> bool:

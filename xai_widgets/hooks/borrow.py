@@ -70,16 +70,20 @@ def borrowed(model: nn.Module) -> Iterator[nn.Module]:
             if d is not None
         ]
         try:
-            model.eval()
-            for p in params:
-                p.requires_grad_(False)
+            if any(flags):  # train(False) runs only where needed: overrides of train() see it
+                model.eval()
+            for p, req in zip(params, requires, strict=True):
+                if req:
+                    p.requires_grad_(False)
             with torch.enable_grad():
                 yield model
         finally:
             for m, flag in zip(modules, flags, strict=True):
-                m.training = flag
+                if m.training != flag:
+                    m.__dict__["training"] = flag  # a plain attribute; no train() side effects
             for p, req, g in zip(params, requires, grads, strict=True):
-                p.requires_grad_(req)
+                if p.requires_grad != req:
+                    p.requires_grad_(req)
                 if p.grad is not g:
                     p.grad = g
             for current, content in hooks:

@@ -55,7 +55,6 @@ def capture(
     layer and ``torch.autograd.grad(score, captured[name])`` works for each captured layer.
     ``check(name, output)`` runs on each capture and may raise.
     """
-    modules = dict(model.named_modules())
     captured = Captured()
     handles = []
 
@@ -79,7 +78,7 @@ def capture(
 
     try:
         for name in layers:
-            handles.append(modules[name].register_forward_hook(make_hook(name)))
+            handles.append(model.get_submodule(name).register_forward_hook(make_hook(name)))
         yield captured
     finally:
         for handle in handles:
@@ -116,8 +115,7 @@ def replace_output(
     model: nn.Module, layer: str, fn: Callable[[torch.Tensor], torch.Tensor]
 ) -> Iterator[None]:
     """Within the block, the output of ``layer`` is replaced by ``fn(output)`` in every forward."""
-    module = dict(model.named_modules())[layer]
-    handle = module.register_forward_hook(lambda _m, _a, out: fn(out))
+    handle = model.get_submodule(layer).register_forward_hook(lambda _m, _a, out: fn(out))
     try:
         yield
     finally:
