@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
-from _models import small_cnn
+from _common import small_cnn, timed
 from captum.attr import IntegratedGradients, Occlusion
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
@@ -27,24 +24,6 @@ from torch import nn
 from torchvision.models import resnet18
 
 import xai_widgets as xw
-
-
-def timed(fns: dict[str, Callable[[], object]], repeat: int, device) -> dict[str, float]:
-    """Median wall time in ms of each function over ``repeat`` rounds after a warm-up; the
-    functions alternate within each round, so a change in machine load hits them alike."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            times[name].append((time.perf_counter() - start) * 1000)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def no_inplace(model: nn.Module) -> nn.Module:

@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
-from _models import small_cnn
+from _common import small_cnn, timed
 from torch import nn
 
 from xai_widgets import features as xf
@@ -48,21 +45,6 @@ def zoo_model(names: tuple[str, ...], channels: int | None = None) -> tuple | No
         if fit:
             return model.eval(), fit[-1], convs[0][1].in_channels, f"zoo {name!r}"
     return None
-
-
-def timed(fn: Callable[[], object], repeat: int, device: torch.device) -> float:
-    """Median wall time in ms over ``repeat`` runs after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def channel_grid_png(model: nn.Module, x: torch.Tensor, layer: str, tile: int = 48) -> bytes:
@@ -93,7 +75,7 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(1, channels, 64, 64, generator=gen).to(device)
     png = channel_grid_png(model, x, layer)
-    t_grid = timed(lambda: channel_grid_png(model, x, layer), args.repeat, device)
+    t_grid = timed({"grid": lambda: channel_grid_png(model, x, layer)}, args.repeat, device)["grid"]
     shape = render.from_png(png).shape
     print(f"(a) {name}, layer {layer!r}")
     print(f"    channel grid, 64 channels -> {shape[1]}x{shape[0]} PNG: {t_grid:8.1f} ms  "
@@ -109,7 +91,7 @@ def main() -> None:
         return xf.top_activating(model, batches, layer, 5, k=9)
 
     ex = exemplars()
-    t_top = timed(exemplars, max(1, args.repeat // 2), device) / 1000
+    t_top = timed({"top": exemplars}, max(1, args.repeat // 2), device)["top"] / 1000
     verdict = "OK" if t_top <= 10 else "SLOW"
     print(f"    top-9 exemplars over 2000 images of 64 px:       {t_top:8.2f} s   "
           f"(target <= 10 s)   {verdict}; crops {tuple(ex.crops.shape)}")  # fmt: skip
