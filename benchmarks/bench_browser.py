@@ -88,6 +88,13 @@ class Series:
     cold: Timing | None = None  # the warm-up round
     error: str | None = None  # the Explorer showed this instead of a map
 
+    def add(self, round_: int, timing: Timing) -> None:
+        """Round 0 is the warm-up (kept apart as ``cold``), the others are counted."""
+        if round_ == 0:
+            self.cold = timing
+        else:
+            self.timings.append(timing)
+
     def p(self, q: float, attr: str = "done_ms") -> float:
         values = sorted(v for v in (getattr(t, attr) for t in self.timings) if v is not None)
         if not values:
@@ -134,10 +141,7 @@ def measure_toggles(ex, model, methods, repeat, budget_s, log) -> list[Series]:
             except MapError as exc:  # e.g. CAM on a head that is not GAP + linear
                 series.error = str(exc)
                 break
-            if r == 0:
-                series.cold = t
-            else:
-                series.timings.append(t)
+            series.add(r, t)
             if r >= 1 and time.monotonic() - start > budget_s:
                 break
         log(series)
@@ -150,10 +154,7 @@ def measure_class_switch(ex, model, repeat, log) -> Series:
     series = Series(model, "class switch (grad_cam)")
     for r in range(repeat + 1):
         t = timed(ex, lambda r=r: ex.class_button(1 - r % 2).click())
-        if r == 0:
-            series.cold = t
-        else:
-            series.timings.append(t)
+        series.add(r, t)
     log(series)
     return series
 
@@ -167,10 +168,7 @@ def measure_fresh_image(ex, model, n_images, repeat, log) -> Series:
         current = (current + 1) % n_images
         x, y = 4 + (current % 10) * 60 + 28, 4 + (current // 10) * 60 + 28
         t = timed(ex, lambda x=x, y=y: ex.click_canvas(ex.gallery, x, y), status=False)
-        if r == 0:
-            series.cold = t
-        else:
-            series.timings.append(t)
+        series.add(r, t)
     log(series)
     return series
 
@@ -186,10 +184,7 @@ def measure_layer_switch(ex, model, repeat, log) -> Series:
     for r in range(repeat + 1):
         value = pair[(r + 1) % 2]
         t = timed(ex, lambda v=value: ex.pick_layer(v), events=("change",))
-        if r == 0:
-            series.cold = t
-        else:
-            series.timings.append(t)
+        series.add(r, t)
     if pair[(repeat + 1) % 2] != values[0]:
         timed(ex, lambda: ex.pick_layer(values[0]), events=("change",))
     log(series)
@@ -202,10 +197,7 @@ def measure_occlusion(ex, model, repeat, budget_s, log) -> Series:
     for r in range(repeat + 1):
         select_method(ex, "grad_cam")
         t = timed(ex, lambda: ex.click_method("occlusion"))
-        if r == 0:
-            series.cold = t
-        else:
-            series.timings.append(t)
+        series.add(r, t)
         if r >= 1 and time.monotonic() - start > budget_s:
             break
     log(series)
