@@ -35,8 +35,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import nbformat
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the browser test layer is the package `browser`
 
@@ -48,6 +46,7 @@ from browser.harness import (  # noqa: E402
     start_jupyterlab,
     wait_for_pixel,
     wait_visible,
+    write_notebook,
 )
 from browser.test_harness import BG, GRID, SELECTOR, write_canvas_notebook  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
@@ -102,19 +101,6 @@ class Series:
         k = (len(values) - 1) * q
         lo, hi = int(k), min(int(k) + 1, len(values) - 1)
         return values[lo] + (values[hi] - values[lo]) * (k - lo)
-
-
-def notebook(path: Path, source: str) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [nbformat.v4.new_code_cell(source)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
 
 
 def timed(ex: ExplorerPage, act: Callable[[], None], events=("mousedown",), status=True) -> Timing:
@@ -205,7 +191,9 @@ def measure_occlusion(ex, model, repeat, budget_s, log) -> Series:
 
 
 def open_explorer(page: Page, server, root: Path, name: str, source: str) -> LabNotebook:
-    nb = LabNotebook(page, server, server.add_notebook(notebook(root / f"{name}.ipynb", source)))
+    nb = LabNotebook(
+        page, server, server.add_notebook(write_notebook(root / f"{name}.ipynb", [source]))
+    )
     nb.open()
     nb.run_all()
     ex = ExplorerPage(page, nb.path)

@@ -66,7 +66,7 @@ from .canvas import (
     measure_click_latency,
     wait_for_pixel,
 )
-from .lab import KERNEL_TIMEOUT_MS, PAGE_TIMEOUT_MS, RUN_TIMEOUT_MS, LabNotebook
+from .lab import KERNEL_TIMEOUT_MS, PAGE_TIMEOUT_MS, RUN_TIMEOUT_MS, LabNotebook, write_notebook
 from .process import free_port
 from .servers import JupyterLabServer, VoilaServer, start_jupyterlab, start_voila
 
@@ -93,6 +93,7 @@ __all__ = [
     "start_voila",
     "wait_for_pixel",
     "wait_visible",
+    "write_notebook",
 ]
 
 CHROMIUM = "/usr/bin/chromium"

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import nbformat
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
@@ -175,3 +178,20 @@ class LabNotebook:
         """Reload the page (save first, or the widget outputs are gone) and wait for the kernel."""
         self.page.reload(timeout=PAGE_TIMEOUT_MS)
         self.wait_kernel_ready(timeout_ms)
+
+
+def write_notebook(path: Path, cells: Sequence[str]) -> Path:
+    """A notebook of code ``cells`` with python3 kernelspec metadata (without it Lab opens a
+    "Select Kernel" dialog and nothing runs), validated and written to ``path``."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.validate(nb)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path

@@ -10,12 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 from playwright.sync_api import Locator, Page
 
-from .harness import LabNotebook, canvas_image, click_canvas, screenshot, wait_visible
+from .harness import (
+    LabNotebook,
+    canvas_image,
+    click_canvas,
+    screenshot,
+    wait_visible,
+    write_notebook,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -69,21 +75,6 @@ _SIGNATURE = """el => {
 }"""
 
 
-def write_notebook(path: Path, cells: list[str] = CELLS) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    nb.metadata["language_info"] = {"name": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-    nbformat.validate(nb)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
-
-
 def signature(canvas: Locator) -> list:
     return canvas.evaluate(_SIGNATURE)
 
@@ -126,7 +117,7 @@ def test_feature_views_in_lab(
 ) -> None:
     page = browser_page
     page.set_viewport_size({"width": 1400, "height": 1000})
-    nb = lab_notebook(write_notebook(tmp_path / "xw_feature_views.ipynb"))
+    nb = lab_notebook(write_notebook(tmp_path / "xw_feature_views.ipynb", CELLS))
     nb.run_all()
     nb.wait_executed()
     print(f"\n[browser] model: {nb.stream_text(0).strip()}")

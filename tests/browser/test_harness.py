@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 from playwright.sync_api import Page
@@ -30,6 +29,7 @@ from .harness import (
     screenshot,
     wait_for_pixel,
     wait_visible,
+    write_notebook,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
@@ -80,19 +80,8 @@ canvas"""
 
 def write_canvas_notebook(path: Path, reset_manager: bool = True) -> Path:
     """A two-cell notebook (kernel facts, then the canvas) with python3 kernelspec metadata."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    nb.metadata["language_info"] = {"name": "python"}
     source = CANVAS_CELL.format(size=SIZE, half=HALF, bg=BG, fg=FG, reset=reset_manager)
-    nb.cells = [nbformat.v4.new_code_cell(ENV_CELL), nbformat.v4.new_code_cell(source)]
-    nbformat.validate(nb)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
+    return write_notebook(path, [ENV_CELL, source])
 
 
 def check_kernel_env(stdout: str) -> None:
