@@ -26,9 +26,7 @@ class ExportMixin:
         out = Image.new("RGB", (width, height + 40), "white")
         out.paste(Image.fromarray(view), (0, 0))
         if self._heat is not None:
-            mode = self.overlay.mode(self._signed)
-            cmap = self.overlay.colours(mode)
-            clip = self.overlay.clip.value if self.overlay.clip.value < 100 else None
+            mode, cmap, clip = self.overlay.settings(self._signed)
             vmin, vmax = value_range(self._heat, mode=mode, clip=clip)
             bar = colorbar(vmin, vmax, cmap, length=width - 80, thickness=10)
             out.paste(Image.fromarray(bar[..., :3]), (40, height + 4))

@@ -132,20 +132,18 @@ class ViewMixin:
         finally:
             self._updating = False
 
-    def _render(self) -> tuple[Encoded | None, str]:
+    def _render(self) -> Encoded | None:
         if self._heat is None:
-            return None, ""
-        mode = self.overlay.mode(self._signed)
-        cmap = self.overlay.colours(mode)
-        clip = self.overlay.clip.value if self.overlay.clip.value < 100 else None
+            return None
+        mode, cmap, clip = self.overlay.settings(self._signed)
         rgba = render_heatmap(self._heat, None, mode=mode, cmap=cmap, alpha=1.0, clip=clip)
         vmin, vmax = value_range(self._heat, mode=mode, clip=clip)
         self.overlay.show_range(vmin, vmax, cmap)
-        return encode(rgba), cmap
+        return encode(rgba)
 
     def _show_map(self, heat: np.ndarray, signed: bool, caption: str) -> None:
         self._heat, self._signed, self._caption = heat, signed, caption
-        encoded, _ = self._render()
+        encoded = self._render()
         self.canvas.show(heatmap=encoded, alpha=self.overlay.alpha.value)
         self.error.value = ""
         self.status.value = caption
@@ -157,6 +155,6 @@ class ViewMixin:
         self.engine.submit("render", lambda job: job.deliver(self._redraw_map), label="render")
 
     def _redraw_map(self) -> None:
-        encoded, _ = self._render()
+        encoded = self._render()
         if encoded is not None:
             self.canvas.show(heatmap=encoded)

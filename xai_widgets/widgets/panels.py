@@ -158,13 +158,13 @@ class OverlayPanel:
         self._bars: dict[str, bytes] = {}
         self._bar_cmap: str | None = None
 
-    def mode(self, signed: bool) -> str:
-        if self.norm.value != "auto":
-            return self.norm.value
-        return "signed" if signed else "positive"
-
-    def colours(self, mode: str) -> str:
-        return default_cmap(mode) if self.cmap.value == "auto" else self.cmap.value
+    def settings(self, signed: bool) -> tuple[str, str, float | None]:
+        """(mode, colour map, percentile clip) for a map: "auto" picks the signed mode and a
+        diverging map for signed heatmaps; a 100 % clip means none."""
+        mode = self.norm.value if self.norm.value != "auto" else "signed" if signed else "positive"
+        cmap = default_cmap(mode) if self.cmap.value == "auto" else self.cmap.value
+        clip = self.clip.value if self.clip.value < 100 else None
+        return mode, cmap, clip
 
     def show_range(self, vmin: float, vmax: float, cmap: str) -> None:
         """Label the colour bar's ends; redraw the bar only when the colour map changes."""
