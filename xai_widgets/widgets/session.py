@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..api import explain
+from ..api import build_method, explain
 from ..explanation import Explanation
 from ..hooks import borrowed
 from ..layers import spatial_layers
@@ -111,12 +111,9 @@ class ImageSession:
         """Occlusion that yields (map (H, W), fraction done): first a coarse map from every
         ``coarse_step``-th window (upsampled where windows are missing), then maps refined in
         place as the remaining windows are computed; the last one equals the method's map."""
-        patch, stride = int(params.get("patch", 16)), int(params.get("stride", 8))
-        baseline = float(params.get("baseline", 0.0))
+        method = build_method(self.model, self.x, "occlusion", params)  # the method's checks
         height, width = self.x.shape[2:]
-        if not 1 <= patch <= min(height, width):
-            raise ValueError(f"occlusion: patch {patch} must be in 1..{min(height, width)}")
-        grid = OcclusionGrid.build(height, width, patch, stride, self.x.device)
+        grid = OcclusionGrid.build(height, width, method.patch, method.stride, self.x.device)
         nr, nc = grid.shape
         order, coarse_rc = grid.coarse_first(coarse_step)
         n_coarse = len(coarse_rc[0]) * len(coarse_rc[1])
@@ -124,7 +121,9 @@ class ImageSession:
         total = nr * nc
         with borrowed(self.model):
             chunk = max(1, min(n_coarse, 64))
-            for drops, done in grid.iter_drops(self.model, self.x, spec, baseline, order, chunk):
+            for drops, done in grid.iter_drops(
+                self.model, self.x, spec, method.baseline, order, chunk
+            ):
                 count = int(done.sum())
                 check(count / total)
                 if count < n_coarse:
