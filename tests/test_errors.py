@@ -34,7 +34,7 @@ CASES = [
         "non-spatial layer",
         {"method": "grad_cam", "layer": "classifier.1"},
         ValueError,
-        r"layer 'classifier.1' has no spatial .* spatial layers: features.0",
+        r"layer 'classifier.1' has output shape \(1, 32\), not a spatial .* layers: features.0",
     ),
     (
         "layer of another type",

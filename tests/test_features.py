@@ -55,7 +55,7 @@ def test_activations_layer_forms() -> None:
     model, x = make_model("vgg"), make_input()
     by_module = xf.activations(model, x, model.features[3])
     assert torch.equal(by_module, xf.activations(model, x, "features.3"))
-    assert xf.activations(model, x, None).shape == (2, 16, 8, 8)  # the last spatial layer
+    assert xf.activations(model, x, None).shape == (2, 16, 16, 16)  # the default: not the pool
     assert xf.activations(model, x[0], "features.3").shape == (1, 16, 16, 16)
 
 

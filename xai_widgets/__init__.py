@@ -7,10 +7,10 @@ Example::
     xw.list_methods(), xw.method_params("occlusion"), xw.spatial_layers(model, x)
 """
 
-from .api import explain
+from .api import explain, explain_stream
 from .explanation import Explanation
 from .layers import spatial_layers
-from .methods import Forward, list_methods, method_params
+from .methods import Forward, list_methods, method_label, method_params
 
 __version__ = "0.1.0"
 
@@ -20,8 +20,10 @@ __all__ = [
     "Forward",
     "data",
     "explain",
+    "explain_stream",
     "features",
     "list_methods",
+    "method_label",
     "method_params",
     "spatial_layers",
     "zoo",

@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -19,40 +20,77 @@ from torch import nn
 from .checks import check_input, check_model
 from .explanation import Explanation
 from .hooks import borrowed
-from .layers import last_spatial_layer, layer_name, spatial_layers
+from .layers import resolve_spatial_layer
 from .methods.forward import Forward
 from .methods.registry import Method, Progress, get_method, method_params
+from .params import check_params
 from .targets import Target, TargetSpec
 
-__all__ = ["build_method", "explain"]
+__all__ = ["build_method", "explain", "explain_stream"]
 
 
 def build_method(model: nn.Module, x: torch.Tensor, method: str, params: dict[str, Any]) -> Method:
     """Instantiate ``method`` with ``params`` checked against its declaration and the input;
-    a ``layer`` parameter is resolved to a spatial layer's dotted name."""
+    a ``layer`` parameter is resolved to a spatial layer's dotted name (``""``/None: the
+    model's default layer, :func:`~xai_widgets.layers.default_layer`)."""
     cls = get_method(method)
-    specs = {spec.name: spec for spec in method_params(cls)}
-    unknown = sorted(set(params) - set(specs))
-    if unknown:
-        accepted = ", ".join(specs) or "none"
-        raise TypeError(
-            f"{method}() got unknown parameter(s) {', '.join(unknown)}; accepted: {accepted}"
-        )
+    check_params(cls, params, method)
     instance = cls(**params)
-    if "layer" in specs:
-        name = layer_name(model, instance.layer)  # type: ignore[attr-defined]
-        if name is None:
-            name = last_spatial_layer(model, x)
-        else:
-            spatial = dict(spatial_layers(model, x))
-            if name not in spatial:
-                raise ValueError(
-                    f"{method}: layer {name!r} has no spatial (N, C, h, w) output for this "
-                    f"input; spatial layers: {', '.join(spatial) or 'none'}"
-                )
+    if any(spec.kind == "layer" for spec in method_params(cls)):
+        name = resolve_spatial_layer(model, x, instance.layer, method)  # type: ignore[attr-defined]
         instance = dataclasses.replace(instance, layer=name)  # type: ignore[type-var]
     instance.check_input(x)
     return instance
+
+
+def explain_stream(
+    model: nn.Module,
+    x: torch.Tensor,
+    method: str,
+    *,
+    target: TargetSpec = None,
+    progress: Progress | None = None,
+    cache: Forward | None = None,
+    **params: Any,
+) -> Iterator[Explanation]:
+    """Like :func:`explain`, but yields an :class:`Explanation` for every partial result of a
+    streaming method (coarse first; ``Explanation.fraction`` < 1), the exact one last. Every
+    check runs before the first result; the model is borrowed only while the method runs,
+    never while the caller handles a result.
+
+    Example::
+
+        for e in xw.explain_stream(model, x, "occlusion", patch=8):
+            print(f"{e.fraction:.0%}", e.heatmap.shape)
+    """
+    model = check_model(model)
+    x = check_input(model, x)
+    spec = Target.from_spec(target, x.shape[0])
+    instance = build_method(model, x, method, params)
+    size = (x.shape[2], x.shape[3])
+    parts = instance.stream(model, x, spec, progress=progress, cache=cache)
+    try:
+        while True:
+            with borrowed(model):
+                item = next(parts, None)
+                if item is None:
+                    return
+                attribution = item[0].detach()
+                heatmap = instance.heatmap(attribution, size).detach()
+            yield Explanation(
+                attribution=attribution,
+                heatmap=heatmap,
+                method=method,
+                params=instance.params(),
+                target=spec.spec(),
+                scores=spec.clean_scores,
+                inputs=x,
+                signed=instance.signed,
+                fraction=float(item[1]),
+            )
+    finally:
+        with borrowed(model):
+            parts.close()  # a stream left early ends inside the borrow
 
 
 def explain(

@@ -34,6 +34,7 @@ class Explanation:
         inputs: the input as the model saw it; ``image`` optionally the picture the user knows
             (e.g. denormalized), used for overlays instead of a min-max scaled ``inputs``.
         signed: whether the heatmap's sign carries meaning (diverging colours by default).
+        fraction: how much of a streaming method's work this result reflects (1: exact).
     """
 
     attribution: torch.Tensor
@@ -45,6 +46,7 @@ class Explanation:
     inputs: torch.Tensor | None = field(default=None, repr=False)
     image: Any = field(default=None, repr=False)
     signed: bool = True
+    fraction: float = 1.0
 
     def __repr__(self) -> str:
         return (

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import difflib
 import weakref
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -19,18 +21,46 @@ from torch import nn
 from .hooks import borrowed, record_shapes
 
 __all__ = [
+    "default_layer",
     "input_channels",
     "is_spatial",
     "last_spatial_layer",
     "layer_name",
     "model_device",
+    "model_memo",
+    "not_spatial_error",
+    "resolve_spatial_layer",
     "spatial_layers",
 ]
 
 LayerRef = str | nn.Module | None
+T = TypeVar("T")
 
-# Memo of dry-forward results: model -> {(input signature, structure signature): layers}.
-_SPATIAL_MEMO: weakref.WeakKeyDictionary[nn.Module, dict] = weakref.WeakKeyDictionary()
+# The one per-model memo: model -> {(kind, key..., structure signature): value}.
+_MEMO: weakref.WeakKeyDictionary[nn.Module, dict] = weakref.WeakKeyDictionary()
+_MEMO_SIZE = 64
+_POOLING = (
+    nn.modules.pooling._MaxPoolNd,
+    nn.modules.pooling._AvgPoolNd,
+    nn.modules.pooling._AdaptiveAvgPoolNd,
+    nn.modules.pooling._AdaptiveMaxPoolNd,
+    nn.modules.pooling._LPPoolNd,
+    nn.Upsample,
+)
+
+
+def model_memo(model: nn.Module, key: tuple, compute: Callable[[], T]) -> T:
+    """``compute()`` once per ``model`` and ``key`` (plus the model's module structure, so a
+    replaced submodule invalidates it); at most 64 entries per model, oldest dropped first;
+    failures are not memoized. Entries go with the model (weak keys)."""
+    full = (*key, tuple(id(m) for m in model.modules()))
+    memo = _MEMO.setdefault(model, {})
+    if full not in memo:
+        value = compute()
+        if len(memo) >= _MEMO_SIZE:
+            memo.pop(next(iter(memo)))
+        memo[full] = value
+    return memo[full]
 
 
 def model_device(model: nn.Module, fallback: torch.device | None = None) -> torch.device:
@@ -87,8 +117,20 @@ def is_spatial(shape: tuple[int, ...]) -> bool:
     return len(shape) == 4 and shape[2] * shape[3] > 1
 
 
-def _structure(model: nn.Module) -> tuple[int, ...]:
-    return tuple(id(m) for m in model.modules())
+def not_spatial_error(
+    owner: str, name: str, shape: tuple[int, ...], spatial: list[str] | None = None
+) -> ValueError:
+    """The one error for a layer whose output is not a spatial (N, C, h, w) map; it lists the
+    spatial layers when they are known."""
+    if spatial is None:
+        choose = "see xai_widgets.spatial_layers(model, x)"
+    else:
+        shown = ", ".join(spatial[:12]) + (", ..." if len(spatial) > 12 else "")
+        choose = f"spatial layers: {shown or 'none'}"
+    return ValueError(
+        f"{owner}: layer {name!r} has output shape {tuple(shape)}, not a spatial (N, C, h, w) "
+        f"map; choose a layer with a spatial output ({choose})"
+    )
 
 
 def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
@@ -105,23 +147,66 @@ def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[i
         x = x.unsqueeze(0)
     if x.dim() != 4 or x.shape[0] == 0:
         raise ValueError(f"x must have shape (N, C, H, W) or (C, H, W), got {tuple(x.shape)}")
-    sample = x[:1].to(model_device(model, x.device))
-    key = (tuple(sample.shape[1:]), sample.dtype, sample.device, _structure(model))
-    memo = _SPATIAL_MEMO.setdefault(model, {})
-    if key not in memo:
-        with borrowed(model), record_shapes(model) as shapes, torch.no_grad():
-            model(sample)
-        memo.clear()
-        memo[key] = [(name, shape) for name, shape in shapes.items() if is_spatial(shape)]
-    return [(name, (x.shape[0], *shape[1:])) for name, shape in memo[key]]
+    layers = [(name, shape) for name, shape in _all_shapes(model, x) if is_spatial(shape)]
+    return [(name, (x.shape[0], *shape[1:])) for name, shape in layers]
 
 
-def last_spatial_layer(model: nn.Module, x: torch.Tensor) -> str:
-    """The last submodule (in forward order) whose output is spatial; ValueError if none is."""
+def _ends_in_pooling(module: nn.Module) -> bool:
+    """A pooling or resampling module, or a container whose last child is one."""
+    if isinstance(module, _POOLING):
+        return True
+    if isinstance(module, nn.Sequential) and len(module) > 0:
+        return _ends_in_pooling(module[-1])
+    return False
+
+
+def default_layer(model: nn.Module, x: torch.Tensor) -> str:
+    """The one default layer of every method, view and tab: the last spatial module output
+    that is not a pooling or resampling layer, else the last spatial one. ValueError when the
+    model has no spatial layer for this input."""
     layers = spatial_layers(model, x)
     if not layers:
         raise ValueError(
             "the model has no submodule with a spatial (N, C, h, w) output for this input; "
-            "CAM methods need a convolutional layer"
+            "layer-based methods and views need a convolutional layer"
         )
+    for name, _shape in reversed(layers):
+        if not _ends_in_pooling(model.get_submodule(name)):
+            return name
     return layers[-1][0]
+
+
+def last_spatial_layer(model: nn.Module, x: torch.Tensor) -> str:
+    """The model's default layer (kept name; see :func:`default_layer`)."""
+    return default_layer(model, x)
+
+
+def resolve_spatial_layer(model: nn.Module, x: torch.Tensor, layer: LayerRef, owner: str) -> str:
+    """``layer`` (a dotted name, a submodule, or None/"" for :func:`default_layer`) checked to
+    have a spatial output for ``x``; the one place a layer parameter is resolved."""
+    name = layer_name(model, layer)
+    if name is None:
+        return default_layer(model, x)
+    spatial = dict(spatial_layers(model, x))
+    if name not in spatial:
+        shapes = dict(_all_shapes(model, x))
+        if name in shapes:
+            raise not_spatial_error(owner, name, shapes[name], list(spatial))
+        raise ValueError(
+            f"{owner}: layer {name!r} did not run in the forward pass; choose a layer that the "
+            "model's forward uses (see xai_widgets.spatial_layers(model, x))"
+        )
+    return name
+
+
+def _all_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
+    """Every submodule's output shape in one dry forward of the first sample (memoized)."""
+    sample = (x if x.dim() == 4 else x[None])[:1].to(model_device(model, x.device))
+
+    def dry_forward() -> list[tuple[str, tuple[int, ...]]]:
+        with borrowed(model), record_shapes(model) as shapes, torch.no_grad():
+            model(sample)
+        return list(shapes.items())
+
+    key = ("shapes", tuple(sample.shape[1:]), sample.dtype, sample.device)
+    return model_memo(model, key, dry_forward)

@@ -10,7 +10,6 @@ ran (e.g. a flatten + linear head at another image size), the last call before t
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ from torch import nn
 
 from ..checks import check_input
 from ..hooks import StopForward, borrowed, capture, stop_after
-from ..layers import is_spatial, last_spatial_layer, layer_name
+from ..layers import default_layer, is_spatial, layer_name, model_memo, not_spatial_error
 from ..methods.batching import chunk_size, chunks
 
 __all__ = [
@@ -33,10 +32,6 @@ __all__ = [
     "resolve_layer",
     "run_to",
 ]
-
-
-_PROBES: weakref.WeakKeyDictionary[nn.Module, dict] = weakref.WeakKeyDictionary()
-_MEMO_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -83,9 +78,9 @@ def check_float(
 
 
 def resolve_layer(model: nn.Module, layer: object, x: torch.Tensor) -> str:
-    """Dotted name of ``layer`` (``layer_name`` errors); None/"" -> the last spatial layer."""
+    """Dotted name of ``layer`` (``layer_name`` errors); None/"" -> the default layer."""
     name = layer_name(model, layer)  # type: ignore[arg-type]
-    return last_spatial_layer(model, x) if name is None else name
+    return default_layer(model, x) if name is None else name
 
 
 def probe(model: nn.Module, x: torch.Tensor, layer: object, what: str) -> LayerInfo:
@@ -94,13 +89,8 @@ def probe(model: nn.Module, x: torch.Tensor, layer: object, what: str) -> LayerI
     Memoized per model, layer, input shape, dtype, device and module structure (a clicked
     channel or image then costs one forward, not two); failures are not memoized."""
     name = resolve_layer(model, layer, x)
-    key = (name, tuple(x.shape[1:]), x.dtype, x.device, tuple(id(m) for m in model.modules()))
-    memo = _PROBES.setdefault(model, {})
-    if key not in memo:
-        if len(memo) >= _MEMO_SIZE:
-            memo.pop(next(iter(memo)))
-        memo[key] = _probe(model, x, name, what)
-    return memo[key]
+    key = ("probe", name, tuple(x.shape[1:]), x.dtype, x.device)
+    return model_memo(model, key, lambda: _probe(model, x, name, what))
 
 
 def _probe(model: nn.Module, x: torch.Tensor, name: str, what: str) -> LayerInfo:
@@ -123,10 +113,7 @@ def _probe(model: nn.Module, x: torch.Tensor, name: str, what: str) -> LayerInfo
         )
     shape = tuple(cap.outputs[name].shape)
     if not is_spatial(shape):
-        raise ValueError(
-            f"{what}: layer {name!r} has output shape {shape}, not a spatial (N, C, h, w) map; "
-            "choose a convolutional layer (see xai_widgets.spatial_layers(model, x))"
-        )
+        raise not_spatial_error(what, name, shape)
     return LayerInfo(name, shape[1:], cap.calls[name])  # type: ignore[arg-type]
 
 

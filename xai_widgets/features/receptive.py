@@ -35,7 +35,6 @@ Example::
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import torch
@@ -44,7 +43,7 @@ from torch import nn
 from ..checks import check_input, check_model
 from ..hooks import StopForward, borrowed, dense_gradients, record_calls, stop_after
 from ..hooks.dense import _ELEMENTWISE
-from ..layers import model_device
+from ..layers import model_device, model_memo
 from ._common import LayerInfo, model_dtype, probe, run_to
 
 __all__ = ["Geometry", "receptive_field", "receptive_geometry"]
@@ -62,7 +61,6 @@ _POINTWISE = (
 _METHODS = ("auto", "exact", "gradient")
 _SCALES = (1, 2, 4)
 _SAMPLES = 4
-_MEMO: weakref.WeakKeyDictionary[nn.Module, dict] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -231,9 +229,7 @@ def _gradient(model: nn.Module, info: LayerInfo, x: torch.Tensor) -> Geometry:
 
 
 def _geometry(model: nn.Module, info: LayerInfo, x: torch.Tensor, method: str) -> Geometry:
-    key = (info, tuple(x.shape[1:]), x.dtype, method, tuple(id(m) for m in model.modules()))
-    memo = _MEMO.setdefault(model, {})
-    if key not in memo:
+    def compute() -> Geometry:
         geometry = None if method == "gradient" else _exact(model, info, x)
         if geometry is None and method == "exact":
             raise ValueError(
@@ -242,8 +238,9 @@ def _geometry(model: nn.Module, info: LayerInfo, x: torch.Tensor, method: str) -
                 "functional call or another module is in the way); use method='auto' or "
                 "'gradient'"
             )
-        memo[key] = geometry or _gradient(model, info, x)
-    return memo[key]
+        return geometry or _gradient(model, info, x)
+
+    return model_memo(model, ("receptive", info, tuple(x.shape[1:]), x.dtype, method), compute)
 
 
 def _checked(model: nn.Module, layer: object, x: object, method: str) -> tuple:

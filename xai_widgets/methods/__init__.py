@@ -9,6 +9,14 @@ grad_cam_pp, score_cam, guided_grad_cam, occlusion.
 from . import gradients, guided  # noqa: F401, I001
 from . import cam, occlusion  # noqa: F401
 from .forward import Forward
-from .registry import Method, ParamSpec, get_method, list_methods, method_params
+from .registry import Method, ParamSpec, get_method, list_methods, method_label, method_params
 
-__all__ = ["Forward", "Method", "ParamSpec", "get_method", "list_methods", "method_params"]
+__all__ = [
+    "Forward",
+    "Method",
+    "ParamSpec",
+    "get_method",
+    "list_methods",
+    "method_label",
+    "method_params",
+]

@@ -86,7 +86,7 @@ class ChannelCAM(Method):
         return cam.clamp(min=0) if self.relu else cam
 
 
-@register("grad_cam", family="cam")
+@register("grad_cam", label="Grad-CAM", family="cam")
 @dataclass(frozen=True)
 class GradCAM(ChannelCAM):
     """Grad-CAM (Selvaraju et al. 2017): ReLU(sum_k w_k A_k), w_k = mean_ij dS/dA_kij.
@@ -98,7 +98,7 @@ class GradCAM(ChannelCAM):
         return run.grad.mean((2, 3))
 
 
-@register("grad_cam_pp", family="cam")
+@register("grad_cam_pp", label="Grad-CAM++", family="cam")
 @dataclass(frozen=True)
 class GradCAMPlusPlus(ChannelCAM):
     """Grad-CAM++ (Chattopadhyay et al. 2018, eq. 19 with the exponential-score closed form):
@@ -116,7 +116,7 @@ class GradCAMPlusPlus(ChannelCAM):
         return (alpha * g.clamp(min=0)).sum((2, 3))
 
 
-@register("cam", family="cam")
+@register("cam", label="CAM", family="cam")
 @dataclass(frozen=True)
 class CAM(ChannelCAM):
     """CAM (Zhou et al. 2016) for networks whose head is global average pooling + linear:
@@ -150,7 +150,7 @@ class CAM(ChannelCAM):
         return g[:, :, 0, 0] * (h * w)
 
 
-@register("score_cam", family="cam")
+@register("score_cam", label="Score-CAM", family="cam")
 @dataclass(frozen=True)
 class ScoreCAM(ChannelCAM):
     """Score-CAM (Wang et al. 2020, Algorithm 1): each channel, upsampled and scaled to
@@ -185,7 +185,7 @@ class ScoreCAM(ChannelCAM):
         return torch.softmax(scores.view(n, k), dim=1)
 
 
-@register("layer_visualization", family="cam")
+@register("layer_visualization", label="Layer visualization", family="cam")
 @dataclass(frozen=True)
 class LayerVisualization(Method):
     """The layer's activation summed over its channels, sum_k A_k (N, h, w): where the layer
@@ -205,7 +205,7 @@ class LayerVisualization(Method):
         return fwd.acts[self.layer].detach().sum(1)
 
 
-@register("guided_grad_cam", family="cam")
+@register("guided_grad_cam", label="Guided Grad-CAM", family="cam")
 @dataclass(frozen=True)
 class GuidedGradCAM(Method):
     """Guided Grad-CAM (Selvaraju et al. 2017): guided backprop times the Grad-CAM map

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..hooks import capture
-from ..layers import is_spatial, spatial_layers
+from ..layers import is_spatial, not_spatial_error, spatial_layers
 
 __all__ = ["Forward", "spatial_check"]
 
@@ -32,11 +32,7 @@ def spatial_check(model: nn.Module, x: torch.Tensor, method: str):
 
     def check(name: str, output: torch.Tensor) -> None:
         if not is_spatial(tuple(output.shape)):
-            raise ValueError(
-                f"{method}: layer {name!r} has output shape {tuple(output.shape)}, not a "
-                "spatial (N, C, h, w) map; choose a convolutional layer (see "
-                "xai_widgets.spatial_layers(model, x))"
-            )
+            raise not_spatial_error(method, name, tuple(output.shape))
 
     return check
 

@@ -43,7 +43,7 @@ def bind_clean(model: nn.Module, x: torch.Tensor, target: Target) -> None:
             target.bind(model(x))
 
 
-@register("saliency", family="gradient")
+@register("saliency", label="Saliency", family="gradient")
 @dataclass(frozen=True)
 class Saliency(Method):
     """Saliency (Simonyan, Vedaldi & Zisserman 2014): the gradient dS_c/dx.
@@ -59,7 +59,7 @@ class Saliency(Method):
         return input_gradient(model, x, target, cache=cache)
 
 
-@register("input_x_gradient", family="gradient")
+@register("input_x_gradient", label="Gradient × Input", family="gradient")
 @dataclass(frozen=True)
 class InputXGradient(Method):
     """Input x gradient (Shrikumar et al. 2016): x * dS_c/dx, summed over channels for the map.
@@ -71,7 +71,7 @@ class InputXGradient(Method):
         return x * input_gradient(model, x, target, cache=cache)
 
 
-@register("smoothgrad", family="gradient")
+@register("smoothgrad", label="SmoothGrad", family="gradient")
 @dataclass(frozen=True)
 class SmoothGrad(Method):
     """SmoothGrad (Smilkov et al. 2017): the mean gradient over noisy copies,
@@ -125,7 +125,7 @@ def gauss_legendre(steps: int, device: torch.device, dtype: torch.dtype):
     return ((nodes + 1) / 2).to(device, dtype), (weights / 2).to(device, dtype)
 
 
-@register("integrated_gradients", family="gradient")
+@register("integrated_gradients", label="Integrated Gradients", family="gradient")
 @dataclass(frozen=True)
 class IntegratedGradients(Method):
     """Integrated gradients (Sundararajan, Taly & Yan 2017):

@@ -16,7 +16,7 @@ from .registry import Method, register
 __all__ = ["Deconvnet", "GuidedBackprop"]
 
 
-@register("guided_backprop", family="gradient")
+@register("guided_backprop", label="Guided Backprop", family="gradient")
 @dataclass(frozen=True)
 class GuidedBackprop(Method):
     """Guided backpropagation (Springenberg et al. 2015): the gradient with every ReLU's
@@ -32,7 +32,7 @@ class GuidedBackprop(Method):
             return input_gradient(model, x, target)
 
 
-@register("deconvnet", family="gradient")
+@register("deconvnet", label="Deconvnet", family="gradient")
 @dataclass(frozen=True)
 class Deconvnet(GuidedBackprop):
     """Deconvnet (Zeiler & Fergus 2014): the gradient with every ReLU's backward replaced by

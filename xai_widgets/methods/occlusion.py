@@ -24,13 +24,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..targets import Target
 from .batching import chunk_size, chunks
 from .registry import Method, Progress, param, register
 
-__all__ = ["Occlusion", "OcclusionGrid", "window_starts"]
+__all__ = ["COARSE_STEP", "Occlusion", "OcclusionGrid", "window_starts"]
+
+COARSE_STEP = 3  # the coarse first map uses every third row and column of windows
 
 
 def window_starts(size: int, patch: int, stride: int) -> list[int]:
@@ -120,7 +123,7 @@ class OcclusionGrid:
         return total / count.clamp(min=1)
 
 
-@register("occlusion", family="perturbation")
+@register("occlusion", label="Occlusion", family="perturbation")
 @dataclass(frozen=True)
 class Occlusion(Method):
     """Occlusion (Zeiler & Fergus 2014) with Captum's averaging: each pixel gets the mean drop
@@ -158,5 +161,35 @@ class Occlusion(Method):
             if progress is not None:
                 progress(int(done.sum()) / total)
         assert drops is not None
-        heat = grid.assemble(drops)
+        return self._expand(grid.assemble(drops), x)
+
+    def stream(self, model, x, target, progress: Progress | None = None, cache=None):
+        """Coarse first: the windows of every third row and column of the grid (and the last
+        ones, so they span the image) come first and give a map bilinearly filled between
+        them; the remaining windows refine it in place; the last map is exactly ``__call__``'s.
+        """
+        height, width = x.shape[2:]
+        grid = OcclusionGrid.build(height, width, self.patch, self.stride, x.device)
+        nr, nc = grid.shape
+        order, (rows, cols) = grid.coarse_first(COARSE_STEP)
+        n_coarse, total = len(rows) * len(cols), nr * nc
+        chunk = max(1, min(n_coarse, 64))
+        for drops, done in grid.iter_drops(model, x, target, self.baseline, order, chunk):
+            count = int(done.sum())
+            if progress is not None:
+                progress(count / total)
+            if count < n_coarse:
+                continue
+            heat = grid.assemble(drops, done)
+            if count < total:
+                covered = grid.assemble(torch.ones_like(drops), done) > 0
+                coarse = drops[:, rows][:, :, cols]
+                fill = F.interpolate(
+                    coarse[:, None], size=(height, width), mode="bilinear", align_corners=True
+                )[:, 0]
+                heat = torch.where(covered, heat, fill)
+            yield self._expand(heat, x), count / total
+
+    @staticmethod
+    def _expand(heat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return heat[:, None].expand(-1, x.shape[1], -1, -1)

@@ -1,33 +1,37 @@
-"""The method registry and the one place parameters are declared.
+"""The method registry and the streaming protocol.
 
 A method is a frozen dataclass whose fields are its parameters, each declared with
-:func:`param` (type from the annotation, default, bounds and help in the metadata). It registers
-itself with :func:`register`; widgets derive their controls from :func:`method_params`.
+:func:`~xai_widgets.params.param` (the one parameter system). It registers itself with
+:func:`register`, which also records its label ("Grad-CAM++") and family; widgets derive their
+controls from :func:`method_params`.
+
+A method computes its attribution in :meth:`Method.stream`, which yields
+``(attribution, fraction done)``: a slow method yields coarse results first and refines them
+(occlusion, region and sampling methods); the default calls :meth:`Method.__call__` and yields
+once. Views show whatever streams without knowing which method it is.
 
 Example::
 
-    @register("saliency", family="gradient")
+    @register("saliency", label="Saliency", family="gradient", label="Saliency")
     @dataclass(frozen=True)
     class Saliency(Method):
         '''Simonyan et al. 2014: dS_c/dx.'''
-        def __call__(self, model, x, target, progress=None): ...
+        def __call__(self, model, x, target, progress=None, cache=None): ...
 
-    method_params("occlusion")  # [ParamSpec(name='patch', type=int, default=16, ...), ...]
+    method_params("occlusion")  # [ParamSpec(name='patch', kind='number', default=16, ...), ...]
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, ClassVar, get_type_hints
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..params import ParamSpec, check_value, declared, param
 from ..targets import Target
 from .forward import Forward
 
@@ -37,6 +41,7 @@ __all__ = [
     "Progress",
     "get_method",
     "list_methods",
+    "method_label",
     "method_params",
     "param",
     "register",
@@ -47,61 +52,14 @@ Progress = Callable[[float], None]
 
 _REGISTRY: dict[str, type[Method]] = {}
 
-FAMILIES = ("gradient", "cam", "perturbation")
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One declared parameter: what a widget needs to build a control for it."""
-
-    name: str
-    type: type
-    default: Any
-    help: str
-    min: float | None = None
-    max: float | None = None
-    step: float | None = None
-    kind: str = "number"  # "number" | "layer"
-    image_bound: bool = False  # at most the image's shorter side (a patch, a stride)
-
-
-def param(
-    default: Any,
-    *,
-    help: str,
-    min: float | None = None,
-    max: float | None = None,
-    step: float | None = None,
-    kind: str = "number",
-    image_bound: bool = False,
-) -> Any:
-    """Declare a method parameter as a dataclass field with its bounds and help text.
-
-    ``min``/``max`` are inclusive hard bounds (checked); a slider uses them as its range, capped
-    at the image's shorter side when ``image_bound``.
-    """
-    meta = {"help": help, "min": min, "max": max, "step": step, "kind": kind}
-    return dataclasses.field(default=default, metadata={**meta, "image_bound": image_bound})
-
-
-def _check_value(spec: ParamSpec, value: Any, method: str) -> None:
-    where = f"{method}: parameter {spec.name!r}"
-    if spec.kind == "layer":
-        if value is not None and not isinstance(value, (str, nn.Module)):
-            raise TypeError(
-                f"{where} must be a dotted layer name or a submodule, not {type(value).__name__}"
-            )
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{where} must be a {spec.type.__name__}, not {type(value).__name__}")
-    if spec.type is int and not isinstance(value, int):
-        raise TypeError(f"{where} must be an int, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{where} must be finite, got {value!r}")
-    if spec.min is not None and value < spec.min:
-        raise ValueError(f"{where} must be >= {spec.min}, got {value!r}")
-    if spec.max is not None and value > spec.max:
-        raise ValueError(f"{where} must be <= {spec.max}, got {value!r}")
+FAMILIES = {
+    "gradient": "Gradients",
+    "cam": "CAM",
+    "relevance": "Relevance",
+    "perturbation": "Perturbation",
+    "attention": "Attention",
+}
+"""Method families in the order the widgets list them, with their labels."""
 
 
 class Method:
@@ -115,6 +73,7 @@ class Method:
     """
 
     name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
     family: ClassVar[str] = ""
     space: ClassVar[str] = "input"
     reduce: ClassVar[str] = "sum"
@@ -122,7 +81,7 @@ class Method:
 
     def __post_init__(self) -> None:
         for spec in method_params(type(self)):
-            _check_value(spec, getattr(self, spec.name), self.name or type(self).__name__)
+            check_value(spec, getattr(self, spec.name), self.name or type(self).__name__)
 
     def check_input(self, x: torch.Tensor) -> None:
         """Checks of the parameters against the input (before any work); override as needed."""
@@ -140,6 +99,21 @@ class Method:
         between batches; ``cache`` is a shared :class:`Forward` of this very input to reuse."""
         raise NotImplementedError
 
+    def stream(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        target: Target,
+        progress: Progress | None = None,
+        cache: Forward | None = None,
+    ) -> Iterator[tuple[torch.Tensor, float]]:
+        """Yield ``(attribution, fraction done)``, coarse first; the last has fraction 1 and is
+        the method's exact result. The default computes once (:meth:`__call__`).
+
+        The model is borrowed only while the generator runs, not while the caller handles a
+        result: a stream must not keep hooks registered across a ``yield``."""
+        yield self(model, x, target, progress=progress, cache=cache), 1.0
+
     def heatmap(self, attribution: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """(N, H, W) raw heatmap at input resolution ``size`` (sign kept, not normalized)."""
         if self.space == "layer":
@@ -156,10 +130,11 @@ class Method:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
 
-def register(name: str, *, family: str) -> Callable[[type[Method]], type[Method]]:
-    """Class decorator: add a method to the registry under ``name``."""
+def register(name: str, *, family: str, label: str = "") -> Callable[[type[Method]], type[Method]]:
+    """Class decorator: add a method to the registry under ``name``, shown as ``label``
+    (the name a textbook uses; default: ``name``)."""
     if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; accepted: {FAMILIES}")
+        raise ValueError(f"unknown family {family!r}; accepted: {', '.join(FAMILIES)}")
 
     def decorate(cls: type[Method]) -> type[Method]:
         if name in _REGISTRY:
@@ -167,11 +142,17 @@ def register(name: str, *, family: str) -> Callable[[type[Method]], type[Method]
         if not dataclasses.is_dataclass(cls):
             raise TypeError(f"method {name!r} must be a dataclass")
         cls.name = name
+        cls.label = label or name
         cls.family = family
         _REGISTRY[name] = cls
         return cls
 
     return decorate
+
+
+def method_label(name: str) -> str:
+    """The name a person reads for a registered method ("Grad-CAM++" for ``grad_cam_pp``)."""
+    return get_method(name).label
 
 
 def list_methods(family: str | None = None) -> list[str]:
@@ -189,30 +170,6 @@ def get_method(name: str) -> type[Method]:
 
 
 def method_params(method: str | type[Method]) -> list[ParamSpec]:
-    """The declared parameters of a method: name, type, default, bounds, help."""
+    """The declared parameters of a method: name, kind, type, default, bounds, help."""
     cls = get_method(method) if isinstance(method, str) else method
-    return list(_declared(cls))
-
-
-@functools.cache
-def _declared(cls: type[Method]) -> tuple[ParamSpec, ...]:
-    hints = get_type_hints(cls)
-    specs = []
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        meta = f.metadata
-        kind = meta.get("kind", "number")
-        typ = str if kind == "layer" else hints[f.name]
-        specs.append(
-            ParamSpec(
-                name=f.name,
-                type=typ,
-                default=f.default,
-                help=meta.get("help", ""),
-                min=meta.get("min"),
-                max=meta.get("max"),
-                step=meta.get("step"),
-                kind=kind,
-                image_bound=meta.get("image_bound", False),
-            )
-        )
-    return tuple(specs)
+    return list(declared(cls))

@@ -20,7 +20,7 @@ from ..methods.registry import FAMILIES, ParamSpec, list_methods, method_params
 
 __all__ = ["FAMILY_LABELS", "MethodToggles", "layer_options", "param_control"]
 
-FAMILY_LABELS = {"gradient": "Gradients", "cam": "CAM", "perturbation": "Perturbation"}
+FAMILY_LABELS = FAMILIES
 _SLIDER_SPAN = 5000
 _STYLE = {"description_width": "72px"}
 
