@@ -15,15 +15,16 @@ import xai_widgets as xw
 from helpers import MODEL_NAMES, add_user_hooks, assert_unchanged, make_input, make_model, snapshot
 from xai_widgets import features as xf
 from xai_widgets.render import render_heatmap
+from xai_widgets.widgets import Selection
+from xai_widgets.widgets.images import Preprocess
 from xai_widgets.widgets.views import (
     ActivationsView,
     FeatureVisView,
     FiltersView,
-    StandaloneHost,
-    feature_tabs,
-    to_display,
 )
 from xai_widgets.widgets.views.tiles import channel_grid
+
+FEATURE_VIEWS = (ActivationsView, FiltersView, FeatureVisView)
 
 LAYER = {"vgg": "features.3", "resnet": "layer1", "functional": "conv2"}
 
@@ -54,8 +55,8 @@ def act_view():
 
 
 def test_grid_is_ranked_by_mean_activation(act_view) -> None:
-    assert act_view.shown["layer"] == "features.3"  # the default: the last Conv2d
-    assert act_view.layer_picker.value == "features.3" and act_view.layer == ""
+    assert act_view.shown["layer"] == "features.4"  # the default layer: not the pooling
+    assert act_view.layer_picker.value == "features.4" and act_view.layer == ""
     act_view.layer = "features.3"
     assert act_view.wait() and act_view.error.value == ""
     x = act_view.picture_input()
@@ -67,7 +68,7 @@ def test_grid_is_ranked_by_mean_activation(act_view) -> None:
     np.testing.assert_array_equal(act_view.grid.image.array, expected)
     assert "channels 1–16 of 16" in act_view.grid_label.value
     labels = dict(act_view.layer_picker.options)
-    assert labels["features.3  16 x 16 x 16"] == "features.3"
+    assert labels["features.3 - Conv2d - 16 x 16 x 16"] == "features.3"
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -107,7 +108,7 @@ def test_image_click_ranks_channels_at_that_place(act_view) -> None:
     assert act_view.shown["order"] == order and act_view.shown["channel"] == order[0]
     assert act_view.canvas.pointer == rf_display(act_view, "features.3", x, (i, j))
     assert f"activation at unit ({i}, {j})" in act_view.grid_label.value
-    act_view.host.index = 2  # a new picture: back to the mean ranking
+    act_view.selection.index = 2  # a new picture: back to the mean ranking
     assert act_view.wait() and act_view.unit is None
     acts2 = xf.activations(act_view.model, act_view.picture_input(), "features.3")[0]
     assert act_view.shown["order"] == ranked(acts2.mean((1, 2)))
@@ -134,7 +135,7 @@ def test_exemplars_equal_top_activating(act_view) -> None:
     assert act_view.wait()
     act_view.exemplar_panel.button.click()
     assert act_view.wait() and act_view.error.value == ""
-    batch = torch.stack([p.input for p in act_view.host.pictures])
+    batch = torch.stack([p.input for p in act_view.selection.pictures])
     expected = xf.top_activating(act_view.model, batch, "features.3", 4, k=5)
     ex = act_view.exemplars
     assert ex is not None and ex.channel == 4
@@ -225,13 +226,13 @@ def test_whole_layer_objective_and_channel_limit(fv_view) -> None:
 
 
 def test_deep_dream_on_the_current_picture(fv_view) -> None:
-    fv_view.host.index = 1
+    fv_view.selection.index = 1
     fv_view.layer = "features.3"
     fv_view.dream_params["octaves"].value = 2
     fv_view.dream_params["steps"].value = 5
     fv_view.dream_button.click()
     assert fv_view.wait() and fv_view.error.value == ""
-    x = fv_view.host.pictures[1].input[None]
+    x = fv_view.selection.pictures[1].input[None]
     expected = xf.dream(fv_view.model, x, "features.3", octaves=2, steps=5)
     torch.testing.assert_close(fv_view.dreamed, expected)
     assert fv_view.dream_view.image.size == (2 * 256 + 8, 256 + 14)
@@ -279,8 +280,8 @@ def test_the_views_leave_the_model_unchanged(name: str) -> None:
     add_user_hooks(model)
     model.train()
     before = snapshot(model)
-    host = StandaloneHost(model, make_input(n=3, size=32, seed=5))
-    act, filt, fv = (view for _, view in feature_tabs(host))
+    host = Selection(model, make_input(n=3, size=32, seed=5))
+    act, filt, fv = (cls(host, lazy=False) for cls in FEATURE_VIEWS)
     act.layer = LAYER[name]
     assert host.engine.wait()
     mouse(act.canvas.widget, "mouse_down", 100, 60)
@@ -302,36 +303,40 @@ def test_the_views_leave_the_model_unchanged(name: str) -> None:
 
 def test_explorer_tabs_compute_only_when_shown() -> None:
     ex = xw.Explorer(make_model("resnet"), make_input(n=3, size=32, seed=2), size=128)
+    sel = ex.selection
     views = ex.feature_views  # the Explorer adds the tabs itself
-    assert ex.tabs.titles == ("Explain", "Activations", "Filters", "Feature visualization")
-    assert list(ex.tabs.children[1:]) == views
+    assert ex.tabs.titles[:4] == ("Explain", "Activations", "Filters", "Feature visualization")
+    assert list(ex.tabs.children[1:4]) == views
     act = views[0]
-    assert not any(name.startswith("xw-") for name in ex.engine._lanes) and not act.shown
+    assert ex.wait() and not act.shown  # hidden: nothing computed
     ex.tabs.selected_index = 1
     assert ex.wait() and act.shown["index"] == 0 and act.error.value == ""
-    ex.index = 2  # shown: follows the gallery
+    sel.index = 2  # shown: follows the gallery
     assert ex.wait() and act.shown["index"] == 2
     ex.tabs.selected_index = 0
-    ex.index = 1  # hidden: waits until shown again
+    sel.index = 1  # hidden: waits until shown again
     assert ex.wait() and act.shown["index"] == 2
     ex.tabs.selected_index = 1
     assert ex.wait() and act.shown["index"] == 1 and act.picker.value == 1
-    act.layer = "nope"  # the view's error, not the Explorer's
-    assert ex.wait() and "nope" in act.error.value and ex.error.value == ""
-    act.picker.value = 0  # the view's picker moves the Explorer too
-    assert ex.index == 0
+    act.layer = "nope"  # the view's error, not the Explain tab's
+    assert ex.wait() and "nope" in act.error.value and ex.explain_tab.error.value == ""
+    act.picker.value = 0  # the view's picker moves the selection too
+    assert sel.index == 0
     ex.close()
 
 
-def test_to_display_undoes_the_preprocessing() -> None:
+def test_preprocess_display_undoes_the_preprocessing() -> None:
     x = torch.rand(3, 8, 8)
     mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
     normed = (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
-    shown = to_display(normed, (mean, std)).astype(int)
+    shown = Preprocess.of((mean, std)).display(normed).astype(int)
     assert np.abs(shown - (x.permute(1, 2, 0).numpy() * 255).round()).max() <= 1
-    assert to_display(x, None).tolist() == xw.render.image_to_uint8(x).tolist()
-    wide = to_display(normed * 10, lambda im: im)  # a callable cannot be undone: min-max
+    assert Preprocess.of(None).display(x).tolist() == xw.render.image_to_uint8(x).tolist()
+    wide = Preprocess.of(lambda im: im).display(normed * 10)  # a callable: min-max
     assert wide.min() == 0 and wide.max() == 255
+    assert Preprocess.of((mean, std)).kind == "normalize"
+    with pytest.raises(TypeError, match="zoo card"):
+        Preprocess.of(42)
 
 
 def test_zoo_shapes_model_in_the_views() -> None:
@@ -342,8 +347,8 @@ def test_zoo_shapes_model_in_the_views() -> None:
     except FileNotFoundError:
         pytest.skip("the zoo's shapes weights are not there yet")
     images, _labels, _ = data.dataset(card.dataset, 6, seed=1, **card.dataset_kwargs)
-    host = StandaloneHost(model, list(images), preprocess=card, classes=card.classes)
-    act, filt, fv = (view for _, view in feature_tabs(host))
+    host = Selection(model, list(images), preprocess=card, classes=card.classes)
+    act, filt, fv = (cls(host, lazy=False) for cls in FEATURE_VIEWS)
     act.layer = "features.6"
     fv.layer, fv.channel = "features.6", 0
     fv.params["steps"].value = 16

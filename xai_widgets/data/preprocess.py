@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["denormalize", "normalize", "prepare"]
+__all__ = ["denormalize", "normalize", "prepare", "statistics"]
 
 ACCEPTED = (
     "a PIL image, a numpy array (H, W) / (H, W, C) / (N, H, W, C), or a torch tensor "
@@ -90,6 +90,12 @@ def _spec(card_or_mean_std: Any) -> _Spec:
         channels = len(mean)  # per-channel statistics say how many channels the model takes
     size = get("input_size", None)
     return _Spec(mean, std, None if channels is None else int(channels), _size(size))
+
+
+def statistics(card_or_mean_std: Any) -> _Spec:
+    """The checked preprocessing (``mean``, ``std``, ``channels``, ``size``) of a zoo card, a
+    mapping or a ``(mean, std)`` pair; TypeError/ValueError naming what is wrong."""
+    return _spec(card_or_mean_std)
 
 
 def _size(size: Any) -> tuple[int, int] | None:

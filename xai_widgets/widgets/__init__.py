@@ -1,5 +1,48 @@
-"""Thin interactive views over the methods: the Explorer and its parts."""
+"""Interactive views over the methods: the Explorer, its tabs, and the selection they share.
 
+Everything is built from one :class:`Selection` (model, pictures, ``index``, ``method``,
+``target``, ``layer``, ``params``, ``engine``): each tab reads and writes it, its controls are
+linked to it both ways, and Python code drives a widget exactly as a click does.
+
+How to add a tab
+----------------
+Write one file with one :class:`View` subclass: a ``title``, the selection traits it
+``follows`` (default: ``("index",)``), ``_build()`` returning its child widgets, and
+``_refresh()`` bringing it up to date (called only while the tab is shown; run slow work with
+``self.submit(lane, fn, label)``, which cancels superseded jobs and shows errors in
+``self.error``). Decorate the class with :func:`register_tab` and import the file from this
+package: every new :class:`Explorer` shows the tab after the registered ones, and
+``Explorer(..., tabs=[...])`` picks tabs explicitly::
+
+    @register_tab
+    class IndexTab(View):
+        title = "Index"
+
+        def _build(self):
+            self.label = ipywidgets.HTML()
+            return [self.label, self.error]
+
+        def _refresh(self):
+            self.label.value = f"picture {self.selection.index}"
+"""
+
+from .explain_tab import ExplainTab  # registered first: the Explorer's first tab
 from .explorer import Explorer
+from .selection import Selection
+from .tabs import register_tab, registered_tabs, unregister_tab
+from .view import View
+from .views import ActivationsView, FeatureView, FeatureVisView, FiltersView
 
-__all__ = ["Explorer"]
+__all__ = [
+    "ActivationsView",
+    "ExplainTab",
+    "Explorer",
+    "FeatureView",
+    "FeatureVisView",
+    "FiltersView",
+    "Selection",
+    "View",
+    "register_tab",
+    "registered_tabs",
+    "unregister_tab",
+]

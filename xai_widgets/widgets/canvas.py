@@ -1,22 +1,34 @@
-"""Canvas views whose state lives in Python, so any client can be redrawn at any time.
+"""Canvas views whose state lives in Python, so any client can be drawn at any time.
 
 ipycanvas draw commands are messages, not state: a client that connects later (a page reload,
-a second view, Voila) starts blank. Each view here keeps what it shows (encoded images, the
-pointer box) and replays it on ``on_client_ready``. ipycanvas 0.14's manager announces the
-target canvas only when it changes, so a new client would not know which canvas the replay
-draws on (``Cannot read properties of undefined (reading 'putImageData')``): before a replay
-we draw once on a hidden 1x1 canvas, which makes the manager announce the target again (public
-API only; seen working in JupyterLab reloads and Voila, see tests/browser/harness.py).
+a second view, Voila) starts blank. Two paths bring every canvas of every tab back, whatever
+the order in which a new client creates its widgets:
 
-All drawing goes through :data:`DRAW_LOCK`: the ipycanvas manager is shared by every canvas of
-the kernel, and the worker threads draw too.
+1. **State.** After each change (debounced, off the hot path) a view stores what it shows as
+   an encoded picture in the canvas's synced ``image_data`` trait. A client that creates the
+   canvas model later receives it with the model's state and draws it on creation, without any
+   message. This closes the race seen in Voila, where a canvas model announced itself
+   (``client_ready``) before the client had registered the canvas *manager* widget: the
+   replayed draw messages went to a manager the client did not know yet and were dropped, and
+   the gallery stayed blank although the main canvas (announced later) was replayed.
+2. **Replay.** On ``client_ready`` a view redraws its layers from Python. ipycanvas 0.14's
+   manager announces the target canvas only when it changes, so a new client would not know
+   which canvas the replay draws on; :func:`announce` draws once on a hidden 1x1 canvas first,
+   which makes the manager announce the target again (public API only).
+
+All drawing goes through :func:`drawing`: one lock for the kernel's shared ipycanvas manager
+(the worker threads draw too) and ``hold_canvas`` batching that is always released, also when a
+draw raises (ipycanvas 0.14.3's ``hold_canvas`` has no ``finally``: used bare, one failed draw
+left every canvas of the kernel caching forever). The one private ipycanvas call is in
+:func:`put_encoded`.
 """
 
 from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,9 +39,43 @@ from PIL import Image
 
 from ..render import to_png
 
-__all__ = ["DRAW_LOCK", "Encoded", "LayeredCanvas", "encode", "fixed_layout", "put_encoded"]
+__all__ = [
+    "DRAW_LOCK",
+    "Encoded",
+    "LayeredCanvas",
+    "ReplayCanvas",
+    "announce",
+    "drawing",
+    "encode",
+    "fixed_layout",
+    "put_encoded",
+]
 
 DRAW_LOCK = threading.RLock()
+_SWITCH: Canvas | None = None
+_PERSIST_DELAY = 0.4  # seconds of quiet before a view's state is stored for late clients
+
+
+@contextmanager
+def drawing() -> Iterator[None]:
+    """Hold the kernel's canvas manager (lock + ``hold_canvas`` batching) and always flush and
+    release it, also when a draw raises."""
+    with DRAW_LOCK:
+        held = hold_canvas()
+        held.__enter__()
+        try:
+            yield
+        finally:
+            held.__exit__(None, None, None)  # resumes hold_canvas: flush, restore caching
+
+
+def announce() -> None:
+    """Make the manager name its target canvas in the next batch (see the module doc)."""
+    global _SWITCH
+    with DRAW_LOCK:
+        if _SWITCH is None:
+            _SWITCH = Canvas(width=1, height=1)  # never displayed
+        _SWITCH.clear()
 
 
 @dataclass(frozen=True)
@@ -48,10 +94,10 @@ def encode(rgb: np.ndarray, *, lossless: bool | None = None) -> Encoded:
     """PNG (fastest zlib level) or JPEG quality 92 without chroma subsampling; by default PNG
     for small images (up to 128 x 128: under a millisecond, and the browser scales them up, so
     JPEG artefacts would show) and JPEG for larger ones (2 ms and ~40 kB at 320 x 320, where PNG
-    takes 15 ms and ~150 kB)."""
+    takes 15 ms and ~150 kB). An image with transparency is always PNG."""
     if lossless is None:
         lossless = rgb.shape[0] * rgb.shape[1] <= 128 * 128
-    if lossless:
+    if lossless or (rgb.ndim == 3 and rgb.shape[2] == 4 and rgb[..., 3].min() < 255):
         return Encoded(to_png(rgb), rgb)
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgb)).convert("RGB").save(
@@ -60,9 +106,12 @@ def encode(rgb: np.ndarray, *, lossless: bool | None = None) -> Encoded:
     return Encoded(buf.getvalue(), rgb)
 
 
-def put_encoded(canvas, encoded: Encoded, x: int = 0, y: int = 0) -> None:
+def put_encoded(canvas: Canvas, encoded: Encoded, x: int = 0, y: int = 0) -> None:
     """``put_image_data`` with our own encoding (ipycanvas would PNG-compress at level 6 or
-    JPEG at quality 75); the front end decodes any image format."""
+    JPEG at quality 75); the front end decodes any image format.
+
+    The one private ipycanvas call of the package (``_canvas_manager.send_draw_command`` and
+    ``COMMANDS``); tests/test_canvas.py fails loudly if a new ipycanvas changes it."""
     canvas._canvas_manager.send_draw_command(
         canvas, _ipycanvas.COMMANDS["putImageData"], [x, y], [encoded.data]
     )
@@ -75,21 +124,69 @@ def fixed_layout(width: int, height: int) -> Layout:
     return Layout(width=w, height=h, min_width=w, min_height=h, flex="0 0 auto")
 
 
-class LayeredCanvas:
+class ReplayCanvas:
+    """A canvas widget (``Canvas`` or ``MultiCanvas``) drawn from Python state: subclasses
+    implement :meth:`draw_all` (every layer from the state) and :meth:`picture` (what is shown,
+    as an RGB(A) array at canvas size, for late clients). Call :meth:`changed` after drawing."""
+
+    def __init__(self, widget: Canvas | MultiCanvas, css_class: str, layers: int = 1) -> None:
+        self.widget = widget
+        widget.add_class(css_class)
+        # every layer, not only the top one that MultiCanvas.on_client_ready listens to: a new
+        # client may create the layers in any order, and replays are idempotent
+        for layer in [widget[i] for i in range(layers)] if layers > 1 else [widget]:
+            layer.on_client_ready(self.replay)
+        self._timer: threading.Timer | None = None
+        self._timer_lock = threading.Lock()
+
+    @property
+    def base(self) -> Canvas:
+        """The canvas whose ``image_data`` carries the state (the bottom layer)."""
+        return self.widget[0] if isinstance(self.widget, MultiCanvas) else self.widget
+
+    def draw_all(self) -> None:
+        raise NotImplementedError
+
+    def picture(self) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def replay(self, *_args: object) -> None:
+        """Redraw every layer from the Python state (a client connected)."""
+        with DRAW_LOCK:
+            announce()
+            with drawing():
+                self.draw_all()
+
+    def changed(self) -> None:
+        """Store the shown picture for late clients once the view has been quiet a moment."""
+        with self._timer_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(_PERSIST_DELAY, self.persist)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def persist(self) -> None:
+        """Store the shown picture in the base canvas's ``image_data`` now."""
+        picture = self.picture()
+        data = None if picture is None else encode(picture).data
+        if self.base.image_data != data:
+            self.base.set_trait("image_data", data)
+
+
+class LayeredCanvas(ReplayCanvas):
     """A MultiCanvas of three layers: the image, the heatmap (drawn with an opacity), and a
     pointer layer (outline and occluded patch); mouse events arrive in canvas pixels."""
 
     def __init__(self, width: int, height: int, css_class: str) -> None:
         self.width, self.height = width, height
-        self.widget = MultiCanvas(3, width=width, height=height, layout=fixed_layout(width, height))
-        self.widget.add_class(css_class)
-        self._switch = Canvas(width=1, height=1)  # never displayed, see module doc
+        widget = MultiCanvas(3, width=width, height=height, layout=fixed_layout(width, height))
+        super().__init__(widget, css_class, layers=3)
         self.image: Encoded | None = None
         self.heatmap: Encoded | None = None
         self.alpha = 0.5
         self.pointer: tuple[int, int, int, int] | None = None
         self.patch: tuple[tuple[int, int, int, int], str] | None = None
-        self.widget.on_client_ready(self.replay)
 
     def on_mouse(self, kind: str, callback: Callable[[float, float], None]) -> None:
         getattr(self.widget, f"on_mouse_{kind}")(callback)
@@ -101,7 +198,7 @@ class LayeredCanvas:
         alpha: float | None = None,
     ) -> None:
         """Update the given layers (``heatmap=None`` clears it; ``False`` keeps it)."""
-        with DRAW_LOCK, hold_canvas():
+        with drawing():
             if image is not None:
                 self.image = image
                 self._draw_image()
@@ -111,6 +208,7 @@ class LayeredCanvas:
                 if alpha is not None:
                     self.alpha = alpha
                 self._draw_heatmap()
+        self.changed()
 
     def show_pointer(
         self,
@@ -118,22 +216,20 @@ class LayeredCanvas:
         patch: tuple[tuple[int, int, int, int], str] | bool | None = False,
     ) -> None:
         """Outline ``box`` (x, y, w, h); ``patch`` = (box, css colour) fills an occluded patch."""
-        with DRAW_LOCK, hold_canvas():
+        with drawing():
             self.pointer = box
             if patch is not False:
                 self.patch = patch  # type: ignore[assignment]
             self._draw_pointer()
+        if patch is not False:
+            self.changed()
 
-    def replay(self, *_args) -> None:
-        """Redraw every layer from the Python state (a client connected)."""
-        with DRAW_LOCK:
-            self._switch.clear()
-            with hold_canvas():
-                self._draw_image()
-                self._draw_heatmap()
-                self._draw_pointer()
+    def draw_all(self) -> None:
+        self._draw_image()
+        self._draw_heatmap()
+        self._draw_pointer()
 
-    def _put_scaled(self, layer, encoded: Encoded) -> None:
+    def _put_scaled(self, layer: Canvas, encoded: Encoded) -> None:
         """Draw ``encoded`` over the whole layer; the browser scales it (bilinear), so only
         the image at its own resolution crosses the wire."""
         width, height = encoded.size
@@ -172,11 +268,10 @@ class LayeredCanvas:
             layer.stroke_rect(x + 0.5, y + 0.5, w - 1, h - 1)
 
     def _at_size(self, encoded: Encoded) -> np.ndarray:
-        array = encoded.array
-        if array.shape[:2] == (self.height, self.width):
-            return array
-        image = Image.fromarray(np.ascontiguousarray(array))
-        return np.asarray(image.resize((self.width, self.height), Image.BILINEAR))
+        return resize_array(encoded.array, (self.height, self.width))
+
+    def picture(self) -> np.ndarray | None:
+        return None if self.image is None else self.composite()
 
     def composite(self) -> np.ndarray:
         """The view as one RGB uint8 array, as the browser composes it (for snapshots)."""
@@ -191,6 +286,14 @@ class LayeredCanvas:
             (x, y, w, h), colour = self.patch
             out[max(y, 0) : y + h, max(x, 0) : x + w] = _hex_rgb(colour)
         return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def resize_array(array: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """An image array resized (bilinear) to ``hw`` = (height, width); unchanged if it fits."""
+    if array.shape[:2] == tuple(hw):
+        return array
+    image = Image.fromarray(np.ascontiguousarray(array))
+    return np.asarray(image.resize((hw[1], hw[0]), Image.BILINEAR))
 
 
 def _hex_rgb(colour: str) -> tuple[int, int, int]:

@@ -1,46 +1,62 @@
-"""Controls derived from the methods' own parameter declarations (never declared twice).
+"""Controls derived from the declared parameters (never declared twice), linked to a selection.
 
-``param_control(spec)`` turns a :class:`~xai_widgets.methods.ParamSpec` into an ipywidgets
-control: a slider when the declared range is small enough to slide through, a bounded text
-box otherwise; a ``layer`` parameter becomes a dropdown of the spatial layers with their shapes.
-Every control carries the CSS class ``xw-param-<name>``.
+:func:`param_control` turns a :class:`~xai_widgets.params.ParamSpec` into a control: a slider
+for a number whose range is small enough to slide through (else a bounded text box), a checkbox
+for a bool, a dropdown for a choice or a layer. :class:`ParamControls` holds one control per
+parameter of every method and links the current method's controls to ``selection.params`` both
+ways; :class:`MethodToggles` links the method buttons to ``selection.method``. Every control
+carries the CSS class ``xw-param-<name>``, every method button ``xw-method-<name>``.
 
 Example::
 
-    controls = {s.name: param_control(s) for s in method_params("occlusion")}
+    controls = ParamControls(selection, image_side=64)
+    selection.params = {"patch": 8}            # the slider moves
+    controls.controls["occlusion"]["patch"].value = 4   # selection.params["patch"] == 4
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import ipywidgets as w
+from torch import nn
 
-from ..methods.registry import FAMILIES, ParamSpec, list_methods, method_params
+from ..methods.registry import FAMILIES, get_method, list_methods, method_params
+from ..params import ParamSpec
+from .selection import Selection
 
-__all__ = ["FAMILY_LABELS", "MethodToggles", "layer_options", "param_control"]
+__all__ = ["MethodToggles", "ParamControls", "layer_options", "param_control"]
 
-FAMILY_LABELS = FAMILIES
 _SLIDER_SPAN = 5000
 _STYLE = {"description_width": "72px"}
 
 
-def layer_options(layers: Sequence[tuple[str, tuple[int, ...]]]) -> list[tuple[str, str]]:
-    """Dropdown options: ('name  C x h x w', name), the default ('' = the last spatial layer,
-    named) first."""
-    last = f": {layers[-1][0]}" if layers else ""
-    options = [(f"(last spatial layer{last})", "")]
-    for name, shape in layers:
-        options.append((f"{name}  {' x '.join(map(str, shape[1:]))}", name))
+def layer_options(
+    layers: Sequence[tuple[str, tuple[int, ...]]], model: nn.Module | None = None, default: str = ""
+) -> list[tuple[str, str]]:
+    """Dropdown options ('features.6 - Conv2d - 32 x 16 x 16', name), the default layer
+    ('' , named) first."""
+
+    def label(name: str, shape: tuple[int, ...]) -> str:
+        kind = f" - {type(model.get_submodule(name)).__name__}" if model is not None else ""
+        return f"{name}{kind} - {' x '.join(map(str, shape[1:]))}"
+
+    options = [(f"(default: {default})" if default else "(default layer)", "")]
+    options += [(label(name, shape), name) for name, shape in layers]
     return options
 
 
 def param_control(spec: ParamSpec, image_side: int | None = None) -> w.Widget:
     """A control for one declared parameter; ``image_side`` caps parameters whose range is
     bounded by the image (declared with ``image_bound``)."""
-    common = {"description": spec.name, "style": _STYLE, "tooltip": spec.help}
+    common = {"description": spec.title, "style": _STYLE, "tooltip": spec.help}
     if spec.kind == "layer":
-        control = w.Dropdown(options=[("(last spatial layer)", "")], value="", **common)
+        control = w.Dropdown(options=[("(default layer)", "")], value="", **common)
+    elif spec.kind == "choice":
+        control = w.Dropdown(options=list(spec.choices), value=spec.default, **common)
+    elif spec.kind == "bool":
+        control = w.Checkbox(value=spec.default, indent=False, **common)
     else:
         lo = spec.min if spec.min is not None else -1e9
         hi = spec.max if spec.max is not None else 1e9
@@ -60,63 +76,100 @@ def param_control(spec: ParamSpec, image_side: int | None = None) -> w.Widget:
     return control
 
 
+class ParamControls:
+    """One control per declared parameter of every method (the layer excepted: it is the
+    selection's own trait), the current method's shown, linked to ``selection.params``."""
+
+    def __init__(self, selection: Selection, image_side: int | None) -> None:
+        self.selection = selection
+        self.controls: dict[str, dict[str, w.Widget]] = {}
+        for method in list_methods():
+            specs = [s for s in method_params(method) if s.kind != "layer"]
+            self.controls[method] = {s.name: param_control(s, image_side) for s in specs}
+            for name, control in self.controls[method].items():
+                control.observe(self._changed(method, name), "value")
+        self._syncing = False
+        self.widget = w.VBox([c for m in self.controls.values() for c in m.values()])
+        selection.observe(self._follow, ["method", "params"])
+        self._follow()
+
+    def _changed(self, method: str, name: str) -> Callable[[dict], None]:
+        def handler(change: dict) -> None:
+            if self._syncing or method != self.selection.method:
+                return
+            if self.selection.params.get(name) != change["new"]:
+                self.selection.params = {**self.selection.params, name: change["new"]}
+
+        return handler
+
+    def _follow(self, _change: Any = None) -> None:
+        """Show the current method's controls (a style change, not a DOM rebuild, keeps a
+        toggle fast) and give them the selection's values."""
+        current = self.controls[self.selection.method]
+        self._syncing = True
+        try:
+            for name, value in self.selection.params.items():
+                control = current.get(name)
+                if control is not None and control.value != value:
+                    control.value = value
+        finally:
+            self._syncing = False
+        shown = {id(c) for c in current.values()}
+        for control in self.widget.children:
+            display = None if id(control) in shown else "none"
+            if control.layout.display != display:
+                control.layout.display = display
+
+    def visible(self) -> list[w.Widget]:
+        return [c for c in self.widget.children if c.layout.display != "none"]
+
+
 class MethodToggles:
-    """One toggle button per registered method, grouped by family, exactly one selected.
+    """One toggle button per registered method, grouped by family, exactly one selected, linked
+    to ``selection.method``. A button reads the method's label ("Grad-CAM++") and its tooltip
+    the first sentence of its docstring."""
 
-    Each button carries the CSS class ``xw-method-<name>``; ``on_select(name)`` is called when
-    the user picks another method.
-    """
-
-    def __init__(self, selected: str, on_select: Callable[[str], None]) -> None:
+    def __init__(self, selection: Selection) -> None:
+        self.selection = selection
         self.buttons: dict[str, w.ToggleButton] = {}
-        self.on_select = on_select
         rows = []
-        for family in FAMILIES:
+        for family, family_label in FAMILIES.items():
             names = list_methods(family)
             if not names:
                 continue
             row = []
             for name in names:
                 button = w.ToggleButton(
-                    value=name == selected,
-                    description=name,
-                    tooltip=_first_line(name),
+                    value=name == selection.method,
+                    description=get_method(name).label,
+                    tooltip=_first_sentence(name),
                     layout=w.Layout(width="auto"),
                 )
                 button.add_class(f"xw-method-{name}")
                 button.observe(self._toggled(name), "value")
                 self.buttons[name] = button
                 row.append(button)
-            label = w.HTML(f"<b>{FAMILY_LABELS[family]}</b>", layout=w.Layout(width="92px"))
+            label = w.HTML(f"<b>{family_label}</b>", layout=w.Layout(width="92px"))
             rows.append(w.HBox([label, w.HBox(row, layout=w.Layout(flex_flow="row wrap"))]))
         self.widget = w.VBox(rows)
-        self._selected = selected
+        selection.observe(lambda _c: self.select(selection.method), "method")
 
     def _toggled(self, name: str) -> Callable[[dict], None]:
         def handler(change: dict) -> None:
-            if change["new"] and name != self._selected:
-                self.select(name)
-                self.on_select(name)
-            elif not change["new"] and name == self._selected:
+            if change["new"] and name != self.selection.method:
+                self.selection.method = name
+            elif not change["new"] and name == self.selection.method:
                 self.buttons[name].value = True  # one method is always selected
 
         return handler
 
     def select(self, name: str) -> None:
-        """Show ``name`` as the selected method (without calling ``on_select``)."""
-        self._selected = name
+        """Show ``name`` as the selected method."""
         for other, button in self.buttons.items():
             if button.value != (other == name):
                 button.value = other == name
 
 
-def _first_line(name: str) -> str:
-    from ..methods.registry import get_method
-
-    doc = (get_method(name).__doc__ or name).strip().splitlines()[0]
-    return doc.rstrip(":")
-
-
-def method_controls(name: str, image_side: int | None) -> dict[str, w.Widget]:
-    """Controls for each declared parameter of ``name``."""
-    return {spec.name: param_control(spec, image_side) for spec in method_params(name)}
+def _first_sentence(name: str) -> str:
+    doc = " ".join((get_method(name).__doc__ or name).split())
+    return doc.split(". ")[0].rstrip(".:") + "."

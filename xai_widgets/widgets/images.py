@@ -24,7 +24,7 @@ import torch
 
 from ..render import image_to_uint8
 
-__all__ = ["Picture", "decode_upload", "picture", "pictures", "resize_rgb"]
+__all__ = ["Picture", "Preprocess", "decode_upload", "picture", "pictures", "resize_rgb"]
 
 
 @dataclass(frozen=True)
@@ -54,28 +54,94 @@ def _as_float_chw(item: Any) -> torch.Tensor:
     return t.float() / 255.0 if array.dtype == np.uint8 else t.float()
 
 
+@dataclass(frozen=True)
+class Preprocess:
+    """How pictures become model inputs and back, decoded once from what the user passed.
+
+    ``Preprocess.of(spec)`` takes None (the pictures are model inputs already), a zoo card or a
+    ``(mean, std)`` pair (normalization; a card also resizes to its input size), a
+    :class:`Preprocess`, or a callable picture -> tensor (not invertible: pictures are shown
+    as given, inputs min-max scaled).
+
+    Example::
+
+        pre = Preprocess.of(zoo.card("shapes"))
+        pre.kind, pre.input(image).shape, pre.display(x).dtype     # 'normalize', (1, 64, 64), uint8
+    """
+
+    kind: str  # "none" | "normalize" | "callable"
+    spec: Any = None
+
+    @classmethod
+    def of(cls, spec: Any) -> Preprocess:
+        if isinstance(spec, Preprocess):
+            return spec
+        if spec is None:
+            return cls("none")
+        if callable(spec) and not hasattr(spec, "mean"):
+            return cls("callable", spec)
+        from ..data.preprocess import statistics
+
+        statistics(spec)  # a clear error now for statistics that are not (mean, std) or a card
+        return cls("normalize", spec)
+
+    def input(self, item: Any) -> torch.Tensor:
+        """The (C, H, W) float model input (CPU) for one picture."""
+        if self.kind == "none":
+            return _as_float_chw(item)
+        if self.kind == "callable":
+            x = self.spec(item)
+            if not isinstance(x, torch.Tensor):
+                raise TypeError(
+                    f"preprocess must return a torch.Tensor, returned {type(x).__name__}"
+                )
+            x = x.detach().cpu().float()
+            return x[0] if x.dim() == 4 and x.shape[0] == 1 else x
+        from ..data import prepare
+
+        return prepare(item, self.spec)[0]
+
+    def display(self, x: torch.Tensor) -> np.ndarray:
+        """A model input (C, H, W) or (1, C, H, W) as an (H, W, 3) uint8 picture: denormalized
+        when the statistics are known, as is for plain inputs in [0, 1], else min-max scaled."""
+        x = x.detach().float().cpu()
+        if x.dim() == 4:
+            x = x[0]
+        if self.kind == "normalize":
+            from ..data import denormalize
+
+            try:
+                return image_to_uint8(denormalize(x[None], self.spec)[0])
+            except (TypeError, ValueError):
+                pass  # statistics that do not fit this input: min-max below
+        elif self.kind == "none":
+            return image_to_uint8(x)
+        lo, hi = float(x.min()), float(x.max())
+        return image_to_uint8((x - lo) / (hi - lo) if hi > lo else torch.zeros_like(x))
+
+    def colour(self, value: float) -> str:
+        """The CSS colour of pixels set to ``value`` in model-input space (an occluding patch)."""
+        rgb = [value]
+        if self.kind == "normalize":
+            from ..data.preprocess import statistics
+
+            spec = statistics(self.spec)
+            rgb = [value * s + m for m, s in zip(spec.mean, spec.std, strict=False)] or rgb
+        rgb = (rgb * 3)[:3] if len(rgb) == 1 else rgb[:3]
+        r, g, b = (int(np.clip(v * 255 + 0.5, 0, 255)) for v in rgb)
+        return f"#{r:02x}{g:02x}{b:02x}"
+
+
 def picture(item: Any, preprocess: Any = None, name: str = "") -> Picture:
-    """One :class:`Picture` from one image (see the module doc for ``preprocess``)."""
-    if preprocess is None:
-        x = _as_float_chw(item)
-        return Picture(image_to_uint8(x), x, name)
-    if callable(preprocess) and not hasattr(preprocess, "mean"):
-        x = preprocess(item)
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"preprocess must return a torch.Tensor, returned {type(x).__name__}")
-        x = x.detach().cpu().float()
-        x = x[0] if x.dim() == 4 and x.shape[0] == 1 else x
-        display = image_to_uint8(_as_float_chw(item))
-        if display.shape[:2] != tuple(x.shape[1:]):
-            from PIL import Image
-
-            size = (int(x.shape[2]), int(x.shape[1]))
-            display = np.asarray(Image.fromarray(display).resize(size, Image.BILINEAR))
-        return Picture(display, x, name)
-    from ..data import denormalize, prepare
-
-    x = prepare(item, preprocess)[0]
-    return Picture(image_to_uint8(denormalize(x[None], preprocess)[0]), x, name)
+    """One :class:`Picture` from one image (``preprocess``: see :class:`Preprocess`)."""
+    pre = Preprocess.of(preprocess)
+    x = pre.input(item)
+    if pre.kind == "normalize":
+        return Picture(pre.display(x), x, name)
+    display = image_to_uint8(_as_float_chw(item)) if pre.kind == "callable" else image_to_uint8(x)
+    if display.shape[:2] != tuple(x.shape[1:]):
+        display = resize_rgb(display, (int(x.shape[1]), int(x.shape[2])))
+    return Picture(display, x, name)
 
 
 def pictures(

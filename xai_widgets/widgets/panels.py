@@ -1,28 +1,29 @@
 """The Explorer's smaller views: the gallery, the top classes, the overlay settings with their
-colour bar, and the compare grid. Each is a thin view over state the Explorer owns.
+colour bar. Each is a thin view over state the :class:`~.selection.Selection` owns.
 """
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable, Sequence
 
 import ipywidgets as w
 import numpy as np
-from ipycanvas import Canvas, hold_canvas
+from ipycanvas import Canvas
 
 from ..render import colorbar, default_cmap, to_png
-from .canvas import DRAW_LOCK, encode, fixed_layout, put_encoded
+from .canvas import Encoded, ReplayCanvas, drawing, encode, fixed_layout, put_encoded
 from .images import Picture
 
-__all__ = ["CMAPS", "ComparePanel", "Gallery", "OverlayPanel", "TopClasses"]
+__all__ = ["CMAPS", "Gallery", "OverlayPanel", "TopClasses"]
+
+SELECTED = "#ff9800"
 
 CMAPS = ["auto", "inferno", "viridis", "jet", "magma", "RdBu_r", "coolwarm", "seismic", "gray"]
 NORMS = ["auto", "positive", "abs", "signed", "minmax"]
 
 
-class Gallery:
+class Gallery(ReplayCanvas):
     """Thumbnails on one canvas; a click selects (``on_select(index)``)."""
 
     def __init__(
@@ -32,16 +33,14 @@ class Gallery:
         thumb: int = 56,
         per_row: int = 10,
     ) -> None:
+        super().__init__(Canvas(width=1, height=1), "xw-gallery")
+        self.canvas = self.widget
         self.thumb, self.gap, self.per_row = thumb, 4, per_row
         self.pictures = list(pictures)
         self.selected = 0
         self.on_select = on_select
-        self.canvas = Canvas(width=1, height=1)
-        self.canvas.add_class("xw-gallery")
         self.canvas.on_mouse_down(self._clicked)
-        self._switch = Canvas(width=1, height=1)
-        self.canvas.on_client_ready(self._replay)
-        self._thumbs: list = []
+        self._thumbs: list[Encoded] = []
         self.set_pictures(self.pictures)
 
     def set_pictures(self, pictures: Sequence[Picture]) -> None:
@@ -79,24 +78,36 @@ class Gallery:
             self.on_select(i)
 
     def select(self, index: int) -> None:
-        self.selected = index
-        self.draw()
-
-    def _replay(self, *_args) -> None:
-        with DRAW_LOCK:
-            self._switch.clear()
+        if index != self.selected:
+            self.selected = index
             self.draw()
 
     def draw(self) -> None:
-        with DRAW_LOCK, hold_canvas():
-            c = self.canvas
-            c.clear()
-            for i, thumb in enumerate(self._thumbs):
-                x, y = self._origin(i)
-                put_encoded(c, thumb, x, y)
-                if i == self.selected:
-                    c.stroke_style, c.line_width = "#ff9800", 3
-                    c.stroke_rect(x - 1.5, y - 1.5, self.thumb + 3, self.thumb + 3)
+        with drawing():
+            self.draw_all()
+        self.changed()
+
+    def draw_all(self) -> None:
+        c = self.canvas
+        c.clear()
+        for i, thumb in enumerate(self._thumbs):
+            x, y = self._origin(i)
+            put_encoded(c, thumb, x, y)
+            if i == self.selected:
+                c.stroke_style, c.line_width = SELECTED, 3
+                c.stroke_rect(x - 1.5, y - 1.5, self.thumb + 3, self.thumb + 3)
+
+    def picture(self) -> np.ndarray | None:
+        from PIL import Image, ImageDraw
+
+        out = Image.new("RGB", (int(self.canvas.width), int(self.canvas.height)), "white")
+        for i, thumb in enumerate(self._thumbs):
+            out.paste(Image.fromarray(thumb.array[..., :3]), self._origin(i))
+        if self._thumbs:
+            x, y = self._origin(self.selected)
+            box = (x - 3, y - 3, x + self.thumb + 2, y + self.thumb + 2)
+            ImageDraw.Draw(out).rectangle(box, outline=SELECTED, width=3)
+        return np.asarray(out)
 
 
 class TopClasses:
@@ -175,36 +186,3 @@ class OverlayPanel:
             self._bar_cmap = cmap
         self.lo.value = f"<code>{vmin:.3g}</code>"
         self.hi.value = f"<code>{vmax:.3g}</code>"
-
-
-class ComparePanel:
-    """All (or the chosen) methods side by side, filled in as each finishes."""
-
-    def __init__(self, methods: Sequence[str], on_compare: Callable[[list[str]], None]) -> None:
-        self.choose = w.SelectMultiple(
-            options=list(methods), value=list(methods), rows=6, description="methods"
-        )
-        self.button = w.Button(description="Compare", icon="th", button_style="primary")
-        self.button.add_class("xw-compare")
-        self.button.on_click(lambda _b: on_compare(list(self.choose.value)))
-        self.grid = w.GridBox(
-            layout=w.Layout(grid_template_columns="repeat(4, 196px)", grid_gap="6px")
-        )
-        self.grid.add_class("xw-compare-grid")
-        self.widget = w.VBox([w.HBox([self.choose, self.button]), self.grid])
-        self.tiles: dict[str, tuple[w.Image, w.HTML]] = {}
-
-    def start(self, methods: Sequence[str]) -> None:
-        tiles = []
-        self.tiles = {}
-        for name in methods:
-            image = w.Image(format="png", layout=w.Layout(width="192px", height="192px"))
-            label = w.HTML(f"<code>{html.escape(name)}</code> …")
-            self.tiles[name] = (image, label)
-            tiles.append(w.VBox([image, label]))
-        self.grid.children = tiles
-
-    def fill(self, name: str, rgba: np.ndarray, caption: str) -> None:
-        image, label = self.tiles[name]
-        image.value = to_png(rgba)
-        label.value = f"<code>{html.escape(name)}</code> {html.escape(caption)}"

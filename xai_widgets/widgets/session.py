@@ -11,6 +11,7 @@ Example::
     s = ImageSession.open(model, x)             # x: (1, C, H, W)
     s.top(5)                                    # [(class, probability), ...]
     heat = s.explain("grad_cam", {}, target=None).heatmap[0]    # (H, W) on the model's device
+    for e in s.stream("occlusion", {"patch": 8}, target=3): ...  # coarse first
 """
 
 from __future__ import annotations
@@ -21,16 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..api import build_method, explain
+from ..api import explain_stream
 from ..explanation import Explanation
 from ..hooks import borrowed
 from ..layers import spatial_layers
 from ..methods.forward import Forward
-from ..methods.occlusion import OcclusionGrid
-from ..targets import Target
 
 __all__ = ["ImageSession", "ProbeResult"]
 
@@ -91,7 +89,23 @@ class ImageSession:
         target: int | None,
         progress: Callable[[float], None] | None = None,
     ) -> Explanation:
-        return explain(
+        """The exact explanation (the last result of :meth:`stream`)."""
+        result = None
+        for result in self.stream(method, params, target, progress):  # noqa: B007
+            pass
+        assert result is not None
+        return result
+
+    def stream(
+        self,
+        method: str,
+        params: dict[str, Any],
+        target: int | None,
+        progress: Callable[[float], None] | None = None,
+    ) -> Iterator[Explanation]:
+        """Every result of the method on this picture, coarse first (see ``explain_stream``);
+        the recorded forward pass serves as the cache."""
+        return explain_stream(
             self.model,
             self.x,
             method,
@@ -100,44 +114,6 @@ class ImageSession:
             cache=self.fwd,
             **params,
         )
-
-    def occlusion_progressive(
-        self,
-        params: dict[str, Any],
-        target: int | None,
-        check: Callable[[float], None],
-        coarse_step: int = 3,
-    ) -> Iterator[tuple[torch.Tensor, float]]:
-        """Occlusion that yields (map (H, W), fraction done): first a coarse map from every
-        ``coarse_step``-th window (upsampled where windows are missing), then maps refined in
-        place as the remaining windows are computed; the last one equals the method's map."""
-        method = build_method(self.model, self.x, "occlusion", params)  # the method's checks
-        height, width = self.x.shape[2:]
-        grid = OcclusionGrid.build(height, width, method.patch, method.stride, self.x.device)
-        nr, nc = grid.shape
-        order, coarse_rc = grid.coarse_first(coarse_step)
-        n_coarse = len(coarse_rc[0]) * len(coarse_rc[1])
-        spec = Target.from_spec(self.predicted if target is None else target, 1)
-        total = nr * nc
-        with borrowed(self.model):
-            chunk = max(1, min(n_coarse, 64))
-            for drops, done in grid.iter_drops(
-                self.model, self.x, spec, method.baseline, order, chunk
-            ):
-                count = int(done.sum())
-                check(count / total)
-                if count < n_coarse:
-                    continue
-                heat = grid.assemble(drops, done)[0]
-                if count < total:
-                    covered = grid.assemble(torch.ones_like(drops), done)[0] > 0
-                    coarse = drops[0][coarse_rc[0]][:, coarse_rc[1]]
-                    fill = F.interpolate(
-                        coarse[None, None], size=(height, width), mode="bilinear",
-                        align_corners=True,
-                    )[0, 0]  # fmt: skip
-                    heat = torch.where(covered, heat, fill)
-                yield heat, count / total
 
     def probe(
         self, box: tuple[int, int, int, int], baseline: float, target: int | None

@@ -64,7 +64,7 @@ class ActivationsView(FeatureView):
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> list[w.Widget]:
-        height, width = self.host.pictures[0].input.shape[1:]
+        height, width = self.selection.pictures[0].input.shape[1:]
         self.scale = self._size / max(height, width)
         self.canvas = LayeredCanvas(
             round(width * self.scale), round(height * self.scale), "xw-act-canvas"
@@ -128,9 +128,9 @@ class ActivationsView(FeatureView):
     def _state_changed(self, _change: dict) -> None:
         self.refresh()
 
-    def _index_changed(self, change: dict) -> None:
+    def _followed(self, change: dict) -> None:
         self.unit = None
-        super()._index_changed(change)
+        super()._followed(change)
 
     def _grid_clicked(self, x: float, y: float) -> None:
         layout, order = self.shown.get("layout"), self.shown.get("order")
@@ -185,7 +185,7 @@ class ActivationsView(FeatureView):
 
     def _update(self, job: Job) -> None:
         start = time.perf_counter()
-        index, layer, channel, unit = self.host.index, self.layer, self.channel, self.unit
+        index, layer, channel, unit = self.selection.index, self.layer, self.channel, self.unit
         name, acts = self._layer_acts(job, index, layer)
         job.check()
         values = self.ranking(acts, unit)
@@ -241,7 +241,7 @@ class ActivationsView(FeatureView):
         hw = (self.canvas.height, self.canvas.width)
         mode = "positive" if float(heat.min()) >= 0 else "signed"
         rgba = render_heatmap(heat, None, mode=mode, size=hw)
-        return encode(resize(self.host.pictures[index].display, hw)), encode(rgba)
+        return encode(resize(self.selection.pictures[index].display, hw)), encode(rgba)
 
     def _display_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
         top, left, bottom, right = box

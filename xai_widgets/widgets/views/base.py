@@ -14,18 +14,18 @@ the next input works as usual. Progress goes to the view's own bar, not through
 
 from __future__ import annotations
 
-import html
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any
 
 import ipywidgets as w
 import torch
 from torch import nn
 
-from ...layers import model_device, spatial_layers
-from ..engine import Cancelled, Job
+from ...layers import default_layer, model_device, spatial_layers
+from ..engine import Job
 from ..images import Picture
-from .host import StandaloneHost, ViewHost
+from ..selection import Selection
+from ..view import View
 
 __all__ = ["FeatureView", "layer_choices"]
 
@@ -33,24 +33,29 @@ STYLE = {"description_width": "90px"}
 
 
 def layer_choices(
-    model: nn.Module, layers: Sequence[tuple[str, tuple[int, ...]]]
+    model: nn.Module, layers: Sequence[tuple[str, tuple[int, ...]]], x: torch.Tensor
 ) -> tuple[list[tuple[str, str]], str]:
-    """Dropdown options ('name  C x h x w', name) of the spatial layers, and the default one:
-    the last Conv2d output (its channels are what one thinks of as features), else the last
-    spatial layer."""
-    convs = {name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
-    options = [(f"{name}  {' x '.join(map(str, shape[1:]))}", name) for name, shape in layers]
-    default = next((n for n, _ in reversed(layers) if n in convs), layers[-1][0] if layers else "")
-    return options, default
+    """Dropdown options ('name - Type - C x h x w', name) of the spatial layers, and the
+    default one (:func:`~xai_widgets.layers.default_layer`, the rule every tab shares)."""
+    options = [
+        (f"{name} - {type(model.get_submodule(name)).__name__} - "
+         f"{' x '.join(map(str, shape[1:]))}", name)
+        for name, shape in layers
+    ]  # fmt: skip
+    return options, default_layer(model, x) if layers else ""
 
 
-class FeatureView(w.VBox):
+class FeatureView(View):
     """Base of the feature views (see the module doc). Subclasses set ``title``, build their
     controls in :meth:`_build` (returning the children) and bring the view up to date in
-    :meth:`_refresh` (called only while on screen)."""
+    :meth:`_refresh` (called only while on screen).
 
-    title: ClassVar[str] = ""
-    uses_picture: ClassVar[bool] = True
+    Built standalone, ``View(model, images, classes=..., preprocess=..., names=...)`` (it makes
+    its own :class:`~..selection.Selection` and computes at once), or on a shared selection,
+    ``View(selection)`` (lazy: it computes once it is shown, e.g. when its tab is selected).
+    """
+
+    uses_picture: bool = True
 
     def __init__(
         self,
@@ -60,104 +65,84 @@ class FeatureView(w.VBox):
         classes: Sequence[str] | None = None,
         preprocess: Any = None,
         names: Sequence[str] | None = None,
-        host: ViewHost | None = None,
+        selection: Selection | None = None,
         lazy: bool | None = None,
     ) -> None:
-        super().__init__()
-        if host is None:
+        if isinstance(model, Selection):
+            model, selection = None, model
+        if selection is None:
             if model is None or images is None:
-                raise TypeError(f"{type(self).__name__}(model, images, ...) or from_host(host)")
-            host = StandaloneHost(model, images, preprocess, classes, names)
-            self._owns_host = True
+                raise TypeError(
+                    f"{type(self).__name__}(model, images, ...) or {type(self).__name__}(selection)"
+                )
+            selection = Selection(
+                model, images, classes=classes, preprocess=preprocess, names=names
+            )
+            self._owns_selection = True
         elif model is not None or images is not None:
-            raise TypeError("give either (model, images) or host=, not both")
+            raise TypeError("give either (model, images) or a selection, not both")
         else:
-            self._owns_host = False
-        self.host = host
+            self._owns_selection = False
         self.layers: list[tuple[str, tuple[int, ...]]] | None = None
         self.default_layer = ""
         self._layer_options: list[tuple[str, str]] = []
         self._layers_shown = False
         self._syncing_layer = False
-        self.on_screen = False
-        self._dirty = True
-        self.status = w.HTML()
-        self.status.add_class("xw-view-status")
-        self.error = w.HTML()
-        self.error.add_class("xw-view-error")
-        self.progress = w.FloatProgress(
-            0, min=0, max=1, layout=w.Layout(width="160px", visibility="hidden")
-        )
-        self.progress.add_class("xw-view-progress")
         self.picker = w.Dropdown(description="picture", style=STYLE, layout=w.Layout(width="300px"))
         self.picker.add_class("xw-view-picture")
-        self._sync_picker()
         self.picker.observe(self._picked, "value")
-        self.children = self._build()
+        self._pending_selection = selection
+        self._sync_picker()
+        super().__init__(selection, lazy=not self._owns_selection if lazy is None else lazy)
         self.add_class("xw-feature-view")
-        host.observe(self._index_changed, "index")
-        self.set_on_screen(not lazy if lazy is not None else self._owns_host)
+        selection.observe(lambda _c: self._sync_picker(), ["index", "pictures"])
 
     @classmethod
-    def from_host(cls, host: ViewHost, **options: Any) -> FeatureView:
-        """A lazy view on ``host`` (the Explorer, or a :class:`StandaloneHost`)."""
-        return cls(host=host, lazy=True, **options)
+    def from_host(cls, host: Any, **options: Any) -> FeatureView:
+        """A lazy view on an Explorer's (or any) selection."""
+        selection = host if isinstance(host, Selection) else host.selection
+        return cls(selection=selection, lazy=True, **options)
 
-    # ------------------------------------------------------------------ to override
-    def _build(self) -> list[w.Widget]:
-        raise NotImplementedError
-
-    def _refresh(self) -> None:
-        raise NotImplementedError
+    @property
+    def host(self) -> Selection:
+        """The selection this view is built on (kept name of the first wave)."""
+        return self.selection
 
     # ------------------------------------------------------------------ state
     @property
     def model(self) -> torch.nn.Module:
-        return self.host.model
+        return self.selection.model
 
     @property
     def device(self) -> torch.device:
-        return model_device(self.host.model)
+        return model_device(self.selection.model)
 
     @property
     def picture(self) -> Picture:
-        return self.host.pictures[self.host.index]
+        return self.selection.picture
 
     def picture_input(self, index: int | None = None) -> torch.Tensor:
         """The (1, C, H, W) model input of picture ``index`` (default: current) on the device."""
-        pic = self.host.pictures[self.host.index if index is None else index]
+        sel = self.selection
+        pic = sel.pictures[sel.index if index is None else index]
         return pic.input[None].to(self.device)
 
-    def set_on_screen(self, shown: bool) -> None:
-        """Tell the view whether it is shown; when shown, compute what changed meanwhile."""
-        self.on_screen = bool(shown)
-        if self.on_screen and self._dirty:
-            self.refresh()
-
-    def refresh(self) -> None:
-        """Bring the view up to date now if it is shown, else when it is next shown."""
-        if not self.on_screen:
-            self._dirty = True
-            return
-        self._dirty = False
-        self._refresh()
-
-    def _index_changed(self, _change: dict) -> None:
-        self._sync_picker()
+    def _followed(self, change: dict) -> None:
         if self.uses_picture:
             self.refresh()
 
     def _sync_picker(self) -> None:
-        pics = self.host.pictures
-        options = [(p.name or f"#{i}", i) for i, p in enumerate(pics)]
+        sel = getattr(self, "selection", None) or self._pending_selection
+        options = [(p.name or f"#{i}", i) for i, p in enumerate(sel.pictures)]
         if len(options) != len(self.picker.options):
             self.picker.options = options
-        if self.picker.value != self.host.index:
-            self.picker.value = self.host.index
+        if self.picker.value != sel.index:
+            self.picker.value = sel.index
 
     def _picked(self, change: dict) -> None:
-        if change["new"] is not None and change["new"] != self.host.index:
-            self.host.index = change["new"]
+        sel = getattr(self, "selection", None)
+        if sel is not None and change["new"] is not None and change["new"] != sel.index:
+            sel.index = change["new"]
 
     # ------------------------------------------------------------------ layers
     def layer_picker_widget(self, css_class: str) -> w.Dropdown:
@@ -195,8 +180,9 @@ class FeatureView(w.VBox):
     def load_layers(self, job: Job) -> None:
         """List the spatial layers once (one dry forward) and fill the dropdown."""
         if self.layers is None:
-            layers = spatial_layers(self.model, self.picture_input())
-            options, default = layer_choices(self.model, layers)
+            x = self.picture_input()
+            layers = spatial_layers(self.model, x)
+            options, default = layer_choices(self.model, layers, x)
             self.layers, self.default_layer, self._layer_options = layers, default, options
         if self._layers_shown:
             return
@@ -216,65 +202,7 @@ class FeatureView(w.VBox):
     def layers_loaded(self) -> None:
         """Called once the layer list is known (subclasses may adjust their controls)."""
 
-    # ------------------------------------------------------------------ jobs
-    def lane(self, name: str) -> str:
-        """Engine lane names of the views are prefixed, so they never meet the host's."""
-        return f"xw-{name}"
-
-    def submit(self, lane: str, fn: Callable[[Job], None], label: str) -> None:
-        """Run ``fn(job)`` on ``lane`` (latest wins); its exception is shown in this view."""
-
-        def run(job: Job) -> None:
-            try:
-                fn(job)
-            except Cancelled:
-                raise
-            except Exception as exc:  # shown in the view; the lane keeps working
-                job.deliver(lambda e=exc: self.show_error(label, e))
-
-        self.host.engine.submit(self.lane(lane), run, label=label)
-
-    def cancel(self, lane: str) -> None:
-        self.host.engine.cancel(self.lane(lane))
-        self.progress.layout.visibility = "hidden"
-
-    def reporter(self, job: Job) -> Callable[[float], None]:
-        """A ``progress(fraction)`` for the feature functions: stops a superseded job and
-        moves this view's bar (in steps of 2 %)."""
-        shown = [-1.0]
-
-        def report(fraction: float) -> None:
-            job.check()
-            if fraction >= 1 or fraction - shown[0] >= 0.02:
-                shown[0] = fraction
-                job.deliver(lambda: self.show_progress(fraction))
-
-        return report
-
-    def show_progress(self, fraction: float | None) -> None:
-        """Show the bar at ``fraction``; None hides it."""
-        if fraction is None or fraction >= 1:
-            self.progress.layout.visibility = "hidden"
-        else:
-            self.progress.value = max(0.0, float(fraction))
-            self.progress.layout.visibility = "visible"
-
-    def show_error(self, label: str, exc: BaseException) -> None:
-        self.error.value = (
-            f"<div style='color:#b00020'><b>{type(exc).__name__}</b> in {html.escape(label)}: "
-            f"{html.escape(str(exc))}</div>"
-        )
-        self.show_progress(None)
-
-    def clear_error(self) -> None:
-        if self.error.value:
-            self.error.value = ""
-
-    def wait(self, timeout: float = 60.0) -> bool:
-        """Block until the engine is idle (scripts and tests)."""
-        return self.host.engine.wait(timeout)
-
     def close(self) -> None:
-        if self._owns_host:
-            self.host.close()  # type: ignore[attr-defined]
+        if self._owns_selection:
+            self.selection.close()
         super().close()

@@ -46,7 +46,7 @@ class ExemplarsPanel:
 
     def _run(self, job: Job, layer: str, channel: int) -> None:
         view = self.view
-        pics = list(view.host.pictures)
+        pics = list(view.selection.pictures)
         batch = torch.stack([p.input for p in pics])
         k = min(self.k, len(pics))
         ex = top_activating(view.model, batch, layer, channel, k, progress=view.reporter(job))

@@ -4,7 +4,7 @@ DeepDream on the current picture.
 "Run" starts :func:`xai_widgets.features.optimize` on the view's engine lane with the slider
 values; the preview shows every few steps with the objective (the mean activation). "Stop",
 a new "Run" or "DeepDream" ends it at the next step. The image lives in the model's input
-space and is shown through :func:`.host.to_display` (the host's normalization undone).
+space and is shown through the selection's ``preprocess.display`` (its normalization undone).
 
 The sliders' defaults are ``optimize``'s and ``dream``'s own (read from their signatures);
 their ranges are declared once, in :data:`OPTIMIZE_RANGES` and :data:`DREAM_RANGES`.
@@ -30,7 +30,6 @@ from ...features import dream, optimize
 from ..canvas import encode
 from ..engine import Job
 from .base import STYLE, FeatureView
-from .host import to_display
 from .surface import Surface
 from .tiles import fit_tile, labelled_grid
 
@@ -216,7 +215,7 @@ class FeatureVisView(FeatureView):
         try:
             for step, image, objective in run:
                 job.check()
-                encoded = encode(fit_tile(to_display(image, self.host.preprocess), PREVIEW_PX))
+                encoded = encode(fit_tile(self.selection.preprocess.display(image), PREVIEW_PX))
                 first = self.history[0][1] if self.history else objective
                 caption = (
                     f"<b>{target}</b> of <code>{where}</code>: step {step} / {steps}, "
@@ -244,7 +243,7 @@ class FeatureVisView(FeatureView):
     # ------------------------------------------------------------------ DeepDream
     def deep_dream(self) -> None:
         """DeepDream the current picture at the chosen layer (stops a running optimization)."""
-        index, layer = self.host.index, self.resolved_layer
+        index, layer = self.selection.index, self.resolved_layer
         params = {name: control.value for name, control in self.dream_params.items()}
         self.stop_button.disabled = False
         self.clear_error()
@@ -253,7 +252,7 @@ class FeatureVisView(FeatureView):
 
     def _dream(self, job: Job, index: int, layer: str, params: dict) -> None:
         start = time.perf_counter()
-        pic = self.host.pictures[index]
+        pic = self.selection.pictures[index]
         out = dream(
             self.model,
             self.picture_input(index),
@@ -261,7 +260,7 @@ class FeatureVisView(FeatureView):
             progress=self.reporter(job),
             **params,
         )
-        shown = to_display(out, self.host.preprocess)
+        shown = self.selection.preprocess.display(out)
         tiles = [fit_tile(pic.display, PREVIEW_PX), fit_tile(shown, PREVIEW_PX)]
         labels = [f"picture {pic.name or f'#{index}'}", f"DeepDream at {layer or 'the last layer'}"]
         rgba, _ = labelled_grid(tiles, labels, ncols=2, pad=8)

@@ -1,9 +1,8 @@
 """A resizable canvas that shows one image and a few outlined boxes, replayable at any time.
 
-Like :class:`~xai_widgets.widgets.canvas.LayeredCanvas` (whose module doc explains the replay
-on ``client_ready`` and the hidden switch canvas), but the size follows the image (a grid of 8
-or of 512 channels) and the top layer holds outlines (the selected tile). All drawing goes
-through :data:`~xai_widgets.widgets.canvas.DRAW_LOCK`.
+A :class:`~xai_widgets.widgets.canvas.ReplayCanvas` (whose module doc explains how late clients
+are drawn) like the Explain tab's canvas, but the size follows the image (a grid of 8 or of 512
+channels) and the top layer holds outlines (the selected tile).
 
 Example::
 
@@ -16,34 +15,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ipycanvas import Canvas, MultiCanvas, hold_canvas
-from ipywidgets import Layout
+import numpy as np
+from ipycanvas import MultiCanvas
+from PIL import Image, ImageDraw
 
-from ..canvas import DRAW_LOCK, Encoded, put_encoded
+from ..canvas import Encoded, ReplayCanvas, drawing, fixed_layout, put_encoded
 
 __all__ = ["Box", "Surface"]
 
 Box = tuple[int, int, int, int, str]  # x, y, width, height, css colour
 
 
-def _fixed(width: int, height: int) -> Layout:
-    """Exactly the canvas's pixel size: CSS would stretch it (or a flex box squeeze it) while
-    mouse events stay in canvas pixels."""
-    w, h = f"{width}px", f"{height}px"
-    return Layout(width=w, height=h, min_width=w, min_height=h, flex="0 0 auto")
-
-
-class Surface:
+class Surface(ReplayCanvas):
     """Two layers (image, outlines) whose size follows the shown image; clicks arrive in
     canvas px through :meth:`on_click`."""
 
     def __init__(self, css_class: str, width: int = 1, height: int = 1) -> None:
-        self.widget = MultiCanvas(2, width=width, height=height, layout=_fixed(width, height))
-        self.widget.add_class(css_class)
-        self._switch = Canvas(width=1, height=1)  # never displayed: see canvas.py
+        super().__init__(
+            MultiCanvas(2, width=width, height=height, layout=fixed_layout(width, height)),
+            css_class,
+            layers=2,
+        )
         self.image: Encoded | None = None
         self.boxes: list[Box] = []
-        self.widget.on_client_ready(self.replay)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -61,29 +55,34 @@ class Surface:
 
     def show(self, image: Encoded | None, boxes: Sequence[Box] | None = None) -> None:
         """Show ``image`` (None clears) at its own size, and ``boxes`` if given."""
-        with DRAW_LOCK:
+        with drawing():
             self.image = image
             if boxes is not None:
                 self.boxes = list(boxes)
             if image is not None:
                 self._resize(*image.size)
-            with hold_canvas():
-                self._draw_image()
-                self._draw_boxes()
+            self.draw_all()
+        self.changed()
 
     def mark(self, boxes: Sequence[Box]) -> None:
         """Outline ``boxes`` (replacing the previous ones)."""
-        with DRAW_LOCK, hold_canvas():
+        with drawing():
             self.boxes = list(boxes)
             self._draw_boxes()
+        self.changed()
 
-    def replay(self, *_args: object) -> None:
-        """Redraw from the Python state (a client connected)."""
-        with DRAW_LOCK:
-            self._switch.clear()
-            with hold_canvas():
-                self._draw_image()
-                self._draw_boxes()
+    def draw_all(self) -> None:
+        self._draw_image()
+        self._draw_boxes()
+
+    def picture(self) -> np.ndarray | None:
+        if self.image is None:
+            return None
+        image = Image.fromarray(np.ascontiguousarray(self.image.array)).convert("RGB")
+        draw = ImageDraw.Draw(image)
+        for x, y, w, h, colour in self.boxes:
+            draw.rectangle((x, y, x + w - 1, y + h - 1), outline=colour, width=3)
+        return np.asarray(image)
 
     def _draw_image(self) -> None:
         layer = self.widget[0]

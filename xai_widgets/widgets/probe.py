@@ -1,0 +1,127 @@
+"""Click-to-occlude probes: grey out a patch where the user clicks and report how the explained
+class's probability changes; the drops accumulate into a probe map of the picture.
+
+The patch size and fill are the occlusion method's own parameters (``patch``, ``baseline``), so
+the probe and the occlusion map always agree on what "occluded" means. Probes run on their own
+lane: a click never cancels a long explanation.
+
+Example::
+
+    panel = ProbePanel(selection, canvas, scale=5.0, submit=tab.submit)
+    panel.probe(40, 60)        # as a click at canvas pixel (40, 60)
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+
+import ipywidgets as w
+import numpy as np
+
+from ..render import render_heatmap
+from .canvas import LayeredCanvas, encode
+from .engine import Job
+from .selection import Selection
+from .session import ImageSession
+
+__all__ = ["PROBE_HINT", "ProbePanel"]
+
+PROBE_HINT = "Click the image to occlude a patch there."
+
+Submit = Callable[[str, Callable[[Job], None], str], None]
+
+
+class ProbePanel:
+    """The probe label under the main canvas and the probe map panel (see the module doc)."""
+
+    def __init__(
+        self, selection: Selection, canvas: LayeredCanvas, scale: float, submit: Submit
+    ) -> None:
+        self.selection, self.canvas, self.scale, self.submit = selection, canvas, scale, submit
+        self.label = w.HTML(PROBE_HINT)
+        self.label.add_class("xw-probe")
+        self.canvas_map = LayeredCanvas(canvas.width // 2, canvas.height // 2, "xw-probe-canvas")
+        clear = w.Button(description="Clear probes", icon="eraser", layout=w.Layout(width="130px"))
+        clear.add_class("xw-probe-clear")
+        clear.on_click(lambda _b: self.clear())
+        self.widget = w.VBox(
+            [
+                w.HTML("<b>Probe map</b> (drop of the class probability)"),
+                self.canvas_map.widget,
+                clear,
+            ]
+        )
+        canvas.on_mouse("move", self._pointer_moved)
+        canvas.on_mouse("out", lambda *_: canvas.show_pointer(None))
+        canvas.on_mouse("down", self.probe)
+        selection.observe(self._reset, "index")
+        selection.observe(lambda _c: canvas.show_pointer(None, patch=None), "method")
+
+    def _patch_box(self, x: float, y: float) -> tuple[int, int, int, int]:
+        """(top, left, bottom, right) in model pixels of the patch centred at canvas (x, y)."""
+        height, width = self.selection.picture.input.shape[1:]
+        patch = int(self.selection.param_values("occlusion")["patch"])
+        top = int(np.clip(round(y / self.scale - patch / 2), 0, max(0, height - patch)))
+        left = int(np.clip(round(x / self.scale - patch / 2), 0, max(0, width - patch)))
+        return top, left, top + patch, left + patch
+
+    def display_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A model-pixel box (top, left, bottom, right) as canvas (x, y, w, h)."""
+        top, left, bottom, right = box
+        s = self.scale
+        return round(left * s), round(top * s), round((right - left) * s), round((bottom - top) * s)
+
+    def _pointer_moved(self, x: float, y: float) -> None:
+        self.canvas.show_pointer(self.display_box(self._patch_box(x, y)))
+
+    def probe(self, x: float, y: float) -> None:
+        """Occlude the patch centred at canvas pixel (x, y), as a click does."""
+        box = self._patch_box(x, y)
+        self.submit("probe", lambda job: self._run(job, box), "probe")
+
+    def _run(self, job: Job, box: tuple[int, int, int, int]) -> None:
+        sel = self.selection
+        index = sel.index
+        session = sel.session(index)
+        job.check()
+        baseline = float(sel.param_values("occlusion")["baseline"])
+        result = session.probe(box, baseline, sel.target)
+        colour = sel.preprocess.colour(baseline)
+
+        def draw() -> None:
+            self.canvas.show_pointer(self.canvas.pointer, patch=(self.display_box(box), colour))
+            name = html.escape(sel.class_name(result.target))
+            text = (
+                f"Occluded {box[2] - box[0]}×{box[3] - box[1]} px at ({box[0]}, {box[1]}): "
+                f"p(<i>{name}</i>) {result.before:.3f} → <b>{result.after:.3f}</b> "
+                f"({result.after - result.before:+.3f})"
+            )
+            if result.top_after != session.predicted:
+                text += f"; top class now <b>{html.escape(sel.class_name(result.top_after))}</b>"
+            self.label.value = text
+            self.draw_map(session, index)
+
+        job.deliver(draw)
+
+    def draw_map(self, session: ImageSession | None, index: int) -> None:
+        """The probe panel: the picture with its accumulated probe map, at input resolution
+        (the browser scales both)."""
+        probe = None if session is None else session.probe_map()
+        heat = None
+        if probe is not None:
+            heat = encode(render_heatmap(probe.numpy(), None, mode="signed", alpha=1.0))
+        self.canvas_map.show(image=encode(self.selection.pictures[index].display), heatmap=heat)
+
+    def _reset(self, _change: object = None) -> None:
+        self.label.value = PROBE_HINT
+        self.canvas.show_pointer(None, patch=None)
+
+    def clear(self) -> None:
+        """Forget the accumulated probe map of the current picture."""
+        session = self.selection.open_session()
+        if session is not None:
+            session.clear_probes()
+        self.draw_map(session, self.selection.index)
+        self.canvas.show_pointer(None, patch=None)
+        self.label.value = "Probes cleared."

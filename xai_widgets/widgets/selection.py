@@ -1,0 +1,203 @@
+"""The one state every tab reads and writes.
+
+A :class:`Selection` holds the model, the pictures and what is being looked at: the picture
+(``index``), the method, the explained class (``target``, None = the predicted one), the layer
+('' = the model's default layer) and the current method's parameter values (``params``, a dict
+that is replaced, never mutated, so observers fire). Tabs observe it; controls are linked to it
+both ways, so setting a trait from Python does exactly what the control does. It also owns the
+engine (the latest-wins compute lanes every tab shares) and the per-picture sessions (the
+recorded forward pass of a picture, shared by every tab).
+
+Example::
+
+    sel = Selection(model, images, classes=names, preprocess=card)
+    sel.method = "occlusion"
+    sel.params = {"patch": 8}          # merged with the method's other values, then checked
+    sel.params                         # {'patch': 8, 'stride': 8, 'baseline': 0.0}
+    sel.session(0).top(3)              # [(class, probability), ...] of picture 0
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+from traitlets import Dict, HasTraits, Instance, Int, List, TraitError, Unicode, observe, validate
+
+from ..checks import check_model
+from ..layers import model_device
+from ..methods.registry import get_method, list_methods, method_params
+from ..params import check_params
+from .engine import Engine
+from .images import Picture, Preprocess, picture, pictures
+from .session import ImageSession
+
+__all__ = ["Selection"]
+
+_SESSIONS = 3  # pictures whose recorded forward pass is kept
+
+
+class Selection(HasTraits):
+    """What every tab shows: see the module doc.
+
+    Args:
+        model: any ``torch.nn.Module`` image classifier; never modified.
+        images: a batch tensor, a list of tensors / numpy arrays / PIL images, or a dataset
+            name of :mod:`xai_widgets.data`.
+        classes: class names (index -> name); preprocess: None, a zoo card, ``(mean, std)``
+            or a callable picture -> tensor (see :class:`~.images.Preprocess`); names: the
+            pictures' names; method: the method shown first.
+    """
+
+    pictures = List(help="the pictures: what the canvas shows beside what the model sees")
+    index = Int(0, help="the selected picture")
+    method = Unicode("grad_cam", help="the attribution method (see list_methods())")
+    target = Int(None, allow_none=True, help="the explained class; None = the predicted one")
+    layer = Unicode("", help="the layer of layer-based methods; '' = the model's default layer")
+    params = Dict(help="the current method's parameter values (replace, never mutate)")
+    engine = Instance(Engine, help="the latest-wins compute lanes every tab shares")
+
+    def __init__(
+        self,
+        model: nn.Module,
+        images: Any,
+        *,
+        classes: Sequence[str] | None = None,
+        preprocess: Any = None,
+        names: Sequence[str] | None = None,
+        method: str = "grad_cam",
+        engine: Engine | None = None,
+    ) -> None:
+        self.model = check_model(model)
+        self.preprocess = Preprocess.of(preprocess)
+        self.classes = [str(c) for c in classes] if classes is not None else None
+        self.device = model_device(model)
+        self._saved = {m: _defaults(m) for m in list_methods()}
+        self._sessions: OrderedDict[int, ImageSession] = OrderedDict()
+        self._sessions_lock = threading.Lock()
+        super().__init__(pictures=pictures(images, self.preprocess, names))
+        self.engine = engine or Engine()
+        self.method = method
+        self.params = self._saved[method]
+
+    # ---------------------------------------------------------------- validation
+    @validate("index")
+    def _valid_index(self, proposal: dict) -> int:
+        if not 0 <= proposal["value"] < len(self.pictures):
+            raise TraitError(f"index must be in 0..{len(self.pictures) - 1}")
+        return proposal["value"]
+
+    @validate("method")
+    def _valid_method(self, proposal: dict) -> str:
+        if proposal["value"] not in list_methods():
+            methods = ", ".join(list_methods())
+            raise TraitError(f"unknown method {proposal['value']!r}; one of {methods}")
+        return proposal["value"]
+
+    @validate("target")
+    def _valid_target(self, proposal: dict) -> int | None:
+        value = proposal["value"]
+        if value is not None and value < 0:
+            raise TraitError(f"target must be a class index >= 0 or None, got {value}")
+        return value
+
+    @validate("params")
+    def _valid_params(self, proposal: dict) -> dict:
+        """Missing names keep their current values; unknown names and bad values raise."""
+        method = self.method
+        values = {**self._saved.get(method, {}), **proposal["value"]}
+        values.pop("layer", None)  # the layer is its own trait
+        try:
+            check_params(get_method(method), values, method)
+        except (TypeError, ValueError) as exc:
+            raise TraitError(str(exc)) from exc
+        return values
+
+    @observe("method")
+    def _method_changed(self, change: dict) -> None:
+        self.params = self._saved[change["new"]]
+
+    @observe("params")
+    def _params_changed(self, change: dict) -> None:
+        self._saved[self.method] = dict(change["new"])
+
+    @observe("index")
+    def _index_changed(self, _change: dict) -> None:
+        self.target = None
+
+    # ---------------------------------------------------------------- parameters
+    def set_param(self, name: str, value: Any, method: str | None = None) -> None:
+        """Set one parameter of ``method`` (default: the current one), as its control would."""
+        method = method or self.method
+        if method == self.method:
+            self.params = {**self.params, name: value}
+            return
+        values = {**self._saved[method], name: value}
+        check_params(get_method(method), values, method)
+        self._saved[method] = values
+
+    def param_values(self, method: str | None = None) -> dict[str, Any]:
+        """The parameter values of ``method`` (default: the current one), layer included."""
+        method = method or self.method
+        values = dict(self.params if method == self.method else self._saved[method])
+        if any(spec.kind == "layer" for spec in method_params(method)):
+            values["layer"] = self.layer
+        return values
+
+    # ---------------------------------------------------------------- pictures
+    @property
+    def picture(self) -> Picture:
+        return self.pictures[self.index]
+
+    def add_picture(self, image: Any, name: str = "") -> int:
+        """Add an image (tensor, numpy array, PIL) and select it; returns its index."""
+        pic = picture(image, self.preprocess, name or f"#{len(self.pictures)}")
+        expected = tuple(self.pictures[0].input.shape)
+        if tuple(pic.input.shape) != expected:
+            raise ValueError(
+                f"the image became {tuple(pic.input.shape)} after preprocessing; this view "
+                f"shows {expected} inputs: pass a preprocess that resizes (a zoo card or a "
+                "callable)"
+            )
+        self.pictures = [*self.pictures, pic]
+        self.index = len(self.pictures) - 1
+        return self.index
+
+    def class_name(self, cls: int) -> str:
+        """The class's name, or "class 428" when the classes have no names."""
+        if self.classes and 0 <= cls < len(self.classes):
+            return self.classes[cls]
+        return f"class {cls}"
+
+    # ---------------------------------------------------------------- sessions
+    def session(self, index: int | None = None) -> ImageSession:
+        """The recorded forward pass of picture ``index`` (default: the current one), opened
+        on first use (call it in an engine job: it runs the model); the last three are kept."""
+        index = self.index if index is None else index
+        with self._sessions_lock:
+            session = self._sessions.get(index)
+            if session is not None:
+                self._sessions.move_to_end(index)
+                return session
+        pic = self.pictures[index]
+        session = ImageSession.open(self.model, pic.input[None].to(self.device))
+        with self._sessions_lock:
+            session = self._sessions.setdefault(index, session)
+            while len(self._sessions) > _SESSIONS:
+                self._sessions.popitem(last=False)
+        return session
+
+    def open_session(self, index: int | None = None) -> ImageSession | None:
+        """The session of picture ``index`` if it is open already (never runs the model)."""
+        with self._sessions_lock:
+            return self._sessions.get(self.index if index is None else index)
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def _defaults(method: str) -> dict[str, Any]:
+    return {s.name: s.default for s in method_params(method) if s.kind != "layer"}
