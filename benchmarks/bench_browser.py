@@ -328,7 +328,7 @@ def main() -> None:
                     print(f"{model}: opening", flush=True)
                     nb = open_explorer(page, server, base / "nb", model, source)
                     ex = ExplorerPage(page, nb.path)
-                    n_images = int(ex.kernel("print(len(explorer.pictures))"))
+                    n_images = int(ex.kernel("print(len(explorer.selection.pictures))"))
                     parts: dict[str, object] = {}
                     parts["toggles"] = measure_toggles(
                         ex, model, methods, repeat, args.budget_s, log

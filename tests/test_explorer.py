@@ -206,7 +206,9 @@ def test_pointer_outline_and_click_to_occlude(explorer) -> None:
     mouse(canvas, "mouse_down", 80, 80)
     assert explorer.wait()
     assert tab.canvas.patch is not None and tab.canvas.patch[0] == (40, 40, 80, 80)
-    assert f"{before:.3f} →" in tab.probes.label.value
+    text = tab.probes.label.value
+    assert f"probability {before:.3f} →" in text and "(x, y) = (8, 8)" in text, text
+    assert "logit" in text and "margin to the runner-up" in text
     probe = session.probe_map()
     assert probe is not None and probe[8:24, 8:24].abs().sum() > 0 and probe[0, 0] == 0
     mouse(canvas, "mouse_down", 20, 20)
@@ -352,3 +354,16 @@ def test_500_interactions_leave_the_model_identical_and_memory_flat() -> None:
     ex.close()
     assert_unchanged(before, model)
     assert grown < 50, f"memory grew by {grown:.1f} MB over 450 interactions"
+
+
+def test_a_probe_below_float_noise_says_so() -> None:
+    from xai_widgets.widgets.probe import describe
+    from xai_widgets.widgets.session import ProbeResult
+
+    still = ProbeResult(1, (12.0, 12.0 + 1e-6), (1.0, 1.0), (9.0, 9.0), 1, (0, 0, 4, 4))
+    assert not still.measurable
+    assert "no measurable change" in describe(still, CLASSES.__getitem__, 1)
+    moved = ProbeResult(1, (2.0, 0.5), (0.7, 0.3), (1.0, -0.4), 2, (4, 8, 12, 16))
+    text = describe(moved, CLASSES.__getitem__, 1)
+    assert "(x, y) = (8, 4)" in text and "logit 2 → <b>0.5</b> (-1.5)" in text
+    assert "probability 0.700 → <b>0.300</b>" in text and "top class now <b>two</b>" in text

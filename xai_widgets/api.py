@@ -43,17 +43,39 @@ def build_method(model: nn.Module, x: torch.Tensor, method: str, params: dict[st
     return instance
 
 
+def _prepared(
+    model: nn.Module, x: torch.Tensor, method: str, target: TargetSpec, params: dict[str, Any]
+) -> tuple[nn.Module, torch.Tensor, Target, Method]:
+    """Every check before any work: the model, the input, the target and the parameters."""
+    model = check_model(model)
+    x = check_input(model, x)
+    spec = Target.from_spec(target, x.shape[0])
+    return model, x, spec, build_method(model, x, method, params)
+
+
+def _explanation(
+    instance: Method, x: torch.Tensor, spec: Target, attribution: torch.Tensor, fraction: float
+) -> Explanation:
+    """The raw attribution with its heatmap at input resolution, as an :class:`Explanation`."""
+    attribution = attribution.detach()
+    return Explanation(
+        attribution=attribution,
+        heatmap=instance.heatmap(attribution, (x.shape[2], x.shape[3])).detach(),
+        method=instance.name,
+        params=instance.params(),
+        target=spec.spec(),
+        scores=spec.clean_scores,
+        inputs=x,
+        signed=instance.signed,
+        fraction=float(fraction),
+    )
+
+
 def explain_stream(
-    model: nn.Module,
-    x: torch.Tensor,
-    method: str,
-    *,
-    target: TargetSpec = None,
-    progress: Progress | None = None,
-    cache: Forward | None = None,
-    **params: Any,
+    model: nn.Module, x: torch.Tensor, method: str, **options: Any
 ) -> Iterator[Explanation]:
-    """Like :func:`explain`, but yields an :class:`Explanation` for every partial result of a
+    """Like :func:`explain` (the same arguments: ``target``, ``progress``, ``cache`` and the
+    method's parameters), but yields an :class:`Explanation` for every partial result of a
     streaming method (coarse first; ``Explanation.fraction`` < 1), the exact one last. Every
     check runs before the first result; the model is borrowed only while the method runs,
     never while the caller handles a result.
@@ -63,31 +85,18 @@ def explain_stream(
         for e in xw.explain_stream(model, x, "occlusion", patch=8):
             print(f"{e.fraction:.0%}", e.heatmap.shape)
     """
-    model = check_model(model)
-    x = check_input(model, x)
-    spec = Target.from_spec(target, x.shape[0])
-    instance = build_method(model, x, method, params)
-    size = (x.shape[2], x.shape[3])
-    parts = instance.stream(model, x, spec, progress=progress, cache=cache)
+    target = options.pop("target", None)
+    run = {"progress": options.pop("progress", None), "cache": options.pop("cache", None)}
+    model, x, spec, instance = _prepared(model, x, method, target, options)
+    parts = instance.stream(model, x, spec, **run)
     try:
         while True:
             with borrowed(model):
                 item = next(parts, None)
                 if item is None:
                     return
-                attribution = item[0].detach()
-                heatmap = instance.heatmap(attribution, size).detach()
-            yield Explanation(
-                attribution=attribution,
-                heatmap=heatmap,
-                method=method,
-                params=instance.params(),
-                target=spec.spec(),
-                scores=spec.clean_scores,
-                inputs=x,
-                signed=instance.signed,
-                fraction=float(item[1]),
-            )
+                explanation = _explanation(instance, x, spec, *item)
+            yield explanation
     finally:
         with borrowed(model):
             parts.close()  # a stream left early ends inside the borrow
@@ -118,20 +127,7 @@ def explain(
         cache: a shared :class:`~xai_widgets.methods.Forward` of this same input to reuse.
         **params: the method's parameters (see :func:`method_params`).
     """
-    model = check_model(model)
-    x = check_input(model, x)
-    spec = Target.from_spec(target, x.shape[0])
-    instance = build_method(model, x, method, params)
+    model, x, spec, instance = _prepared(model, x, method, target, params)
     with borrowed(model):
-        attribution = instance(model, x, spec, progress=progress, cache=cache).detach()
-        heatmap = instance.heatmap(attribution, (x.shape[2], x.shape[3])).detach()
-    return Explanation(
-        attribution=attribution,
-        heatmap=heatmap,
-        method=method,
-        params=instance.params(),
-        target=spec.spec(),
-        scores=spec.clean_scores,
-        inputs=x,
-        signed=instance.signed,
-    )
+        attribution = instance(model, x, spec, progress=progress, cache=cache)
+        return _explanation(instance, x, spec, attribution, 1.0)

@@ -147,3 +147,27 @@ def measure_click_latency(
         raise AssertionError(f"pixel ({px}, {py}) never changed after the click: {state}") from exc
     finally:
         page.evaluate("() => { window.__xwLatency = null; }")
+
+
+def wait_painted(canvas: Locator, painted: float, timeout_ms: int = PIXEL_TIMEOUT_MS) -> None:
+    """Wait until more than ``painted`` of the canvas's pixels are opaque: a canvas that a late
+    client draws (its stored state or its replay) is waited for on its own, whatever the order
+    in which the page's canvases come up."""
+    try:
+        canvas.evaluate(
+            """(el, [painted, timeoutMs]) => new Promise((resolve, reject) => {
+                const start = performance.now();
+                const tick = () => {
+                    const d = el.getContext('2d').getImageData(0, 0, el.width, el.height).data;
+                    let n = 0;
+                    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+                    if (n > painted * el.width * el.height) return resolve(true);
+                    if (performance.now() - start > timeoutMs) return reject(new Error('blank'));
+                    requestAnimationFrame(tick);
+                };
+                tick();
+            })""",
+            [painted, timeout_ms],
+        )
+    except Exception as exc:  # the page's rejection or Playwright's own timeout
+        raise AssertionError(f"the canvas stayed blank for {timeout_ms} ms") from exc

@@ -107,8 +107,9 @@ _MAP_SHOWN = """(method) => {
     const s = STATUS_TEXT;
     const err = (document.querySelector('.xw-explorer .xw-error') || {}).innerText || '';
     if (err.trim()) return 'error: ' + err;
+    const tag = document.querySelector('.xw-explorer .xw-status [data-method]');
     return /\\d+ ms/.test(s) && !/refining|cancelled/.test(s)
-        && (!method || s.startsWith(method + ' '));
+        && (!method || (tag !== null && tag.dataset.method === method));
 }""".replace("STATUS_TEXT", _STATUS_TEXT)
 
 # Timing of one action, all in the page: t0 in a capturing listener of the first of `events`,

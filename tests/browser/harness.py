@@ -65,6 +65,7 @@ from .canvas import (
     colour_close,
     measure_click_latency,
     wait_for_pixel,
+    wait_painted,
 )
 from .lab import KERNEL_TIMEOUT_MS, PAGE_TIMEOUT_MS, RUN_TIMEOUT_MS, LabNotebook, write_notebook
 from .process import free_port
@@ -92,6 +93,7 @@ __all__ = [
     "start_jupyterlab",
     "start_voila",
     "wait_for_pixel",
+    "wait_painted",
     "wait_visible",
     "write_notebook",
 ]

@@ -100,19 +100,15 @@ class Method:
         raise NotImplementedError
 
     def stream(
-        self,
-        model: nn.Module,
-        x: torch.Tensor,
-        target: Target,
-        progress: Progress | None = None,
-        cache: Forward | None = None,
+        self, model: nn.Module, x: torch.Tensor, target: Target, **options: Any
     ) -> Iterator[tuple[torch.Tensor, float]]:
         """Yield ``(attribution, fraction done)``, coarse first; the last has fraction 1 and is
-        the method's exact result. The default computes once (:meth:`__call__`).
+        the method's exact result. ``options`` are :meth:`__call__`'s (``progress``, ``cache``);
+        the default computes once with it.
 
         The model is borrowed only while the generator runs, not while the caller handles a
         result: a stream must not keep hooks registered across a ``yield``."""
-        yield self(model, x, target, progress=progress, cache=cache), 1.0
+        yield self(model, x, target, **options), 1.0
 
     def heatmap(self, attribution: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """(N, H, W) raw heatmap at input resolution ``size`` (sign kept, not normalized)."""

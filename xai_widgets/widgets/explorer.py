@@ -101,6 +101,51 @@ class Explorer(w.VBox):
             **kwargs,
         )  # fmt: skip
 
+    # ------------------------------------------------------------------ the selection
+    @property
+    def model(self) -> Any:
+        return self.selection.model
+
+    @property
+    def pictures(self) -> list:
+        return self.selection.pictures
+
+    @property
+    def index(self) -> int:
+        """The selected picture (``selection.index``)."""
+        return self.selection.index
+
+    @index.setter
+    def index(self, value: int) -> None:
+        self.selection.index = value
+
+    @property
+    def method(self) -> str:
+        """The method shown (``selection.method``)."""
+        return self.selection.method
+
+    @method.setter
+    def method(self, value: str) -> None:
+        self.selection.method = value
+
+    @property
+    def target(self) -> int | None:
+        """The explained class, None = the predicted one (``selection.target``)."""
+        return self.selection.target
+
+    @target.setter
+    def target(self, value: int | None) -> None:
+        self.selection.target = value
+
+    @property
+    def layer(self) -> str:
+        """The layer of layer-based methods, '' = the default (``selection.layer``)."""
+        return self.selection.layer
+
+    @layer.setter
+    def layer(self, value: str) -> None:
+        self.selection.layer = value
+
     # ------------------------------------------------------------------ the views
     def view(self, cls: type[View]) -> View | None:
         """The shown view of class ``cls`` (None if this Explorer has no such tab)."""

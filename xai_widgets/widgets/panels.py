@@ -15,7 +15,7 @@ from ..render import colorbar, default_cmap, to_png
 from .canvas import Encoded, ReplayCanvas, drawing, encode, fixed_layout, put_encoded
 from .images import Picture
 
-__all__ = ["CMAPS", "Gallery", "OverlayPanel", "TopClasses"]
+__all__ = ["CMAPS", "ColourBar", "Gallery", "OverlayPanel", "TopClasses"]
 
 SELECTED = "#ff9800"
 
@@ -142,32 +142,68 @@ class TopClasses:
                 b.layout.display = "none"
 
 
+class ColourBar:
+    """A colour bar with its end values and, beside it, what the colours mean."""
+
+    def __init__(self, css_class: str = "xw-colorbar", length: int = 256) -> None:
+        self.length = length
+        self.bar = w.Image(format="png", layout=w.Layout(width=f"{length}px", height="12px"))
+        self.bar.add_class(css_class)
+        self.lo, self.hi = w.HTML(), w.HTML()
+        self.meaning = w.HTML()
+        self.meaning.add_class(f"{css_class}-meaning")
+        row = w.HBox([self.lo, self.bar, self.hi], layout=w.Layout(align_items="center"))
+        self.widget = w.VBox([row, self.meaning])
+        self._bars: dict[str, bytes] = {}
+        self._cmap: str | None = None
+
+    def show(self, vmin: float, vmax: float, cmap: str, meaning: str = "") -> None:
+        """Label the bar's ends; redraw the bar only when the colour map changes."""
+        if self._cmap != cmap:
+            if cmap not in self._bars:
+                self._bars[cmap] = to_png(
+                    colorbar(0.0, 1.0, cmap, length=self.length, thickness=12)
+                )
+            self.bar.value = self._bars[cmap]
+            self._cmap = cmap
+        self.lo.value = f"<code>{vmin:.3g}</code>"
+        self.hi.value = f"<code>{vmax:.3g}</code>"
+        if self.meaning.value != meaning:
+            self.meaning.value = meaning
+
+
 class OverlayPanel:
-    """Opacity, colour map, normalization and percentile clip, with a colour bar and its
-    value range. ``on_change(name)`` is called with the setting that changed."""
+    """Opacity, colour map, value scale and percentile clip, with a colour bar, its value range
+    and what the colours mean. ``on_change(name)`` is called with the setting that changed."""
 
     def __init__(self, on_change: Callable[[str], None]) -> None:
-        style = {"description_width": "72px"}
+        style = {"description_width": "92px"}
         self.alpha = w.FloatSlider(
-            0.55, min=0, max=1, step=0.05, description="opacity", style=style
-        )
-        self.cmap = w.Dropdown(options=CMAPS, value="auto", description="colours", style=style)
-        self.norm = w.Dropdown(options=NORMS, value="auto", description="scale", style=style)
+            0.55, min=0, max=1, step=0.05, description="opacity", style=style,
+            tooltip="How strongly the map covers the picture.",
+        )  # fmt: skip
+        self.cmap = w.Dropdown(
+            options=CMAPS, value="auto", description="colours", style=style,
+            tooltip="The colour map; auto picks a diverging one for signed maps.",
+        )  # fmt: skip
+        self.norm = w.Dropdown(
+            options=NORMS, value="auto", description="value scale", style=style,
+            tooltip="How values become colours: auto shows signed maps around zero and "
+            "non-negative maps from zero up.",
+        )  # fmt: skip
         self.clip = w.FloatSlider(
-            99.5, min=90, max=100, step=0.1, description="clip pct", style=style
-        )
+            99.5, min=90, max=100, step=0.1, description="ignore top %", style=style,
+            tooltip="The brightest colour is this percentile of the values, so a few extreme "
+            "pixels do not darken the rest; 100 uses the maximum.",
+        )  # fmt: skip
         for name in ("alpha", "cmap", "norm", "clip"):
             control = getattr(self, name)
             control.add_class(f"xw-{name}")
             control.layout = w.Layout(width="300px")
             control.observe(lambda _c, n=name: on_change(n), "value")
-        self.bar = w.Image(format="png", layout=w.Layout(width="256px", height="12px"))
-        self.bar.add_class("xw-colorbar")
-        self.lo, self.hi = w.HTML(), w.HTML()
-        bar_row = w.HBox([self.lo, self.bar, self.hi], layout=w.Layout(align_items="center"))
-        self.widget = w.VBox([self.alpha, self.cmap, self.norm, self.clip, bar_row])
-        self._bars: dict[str, bytes] = {}
-        self._bar_cmap: str | None = None
+        self.colour_bar = ColourBar()
+        self.bar, self.lo, self.hi = self.colour_bar.bar, self.colour_bar.lo, self.colour_bar.hi
+        self.widget = w.VBox([self.alpha, self.cmap, self.norm, self.clip, self.colour_bar.widget])
 
     def settings(self, signed: bool) -> tuple[str, str, float | None]:
         """(mode, colour map, percentile clip) for a map: "auto" picks the signed mode and a
@@ -177,12 +213,5 @@ class OverlayPanel:
         clip = self.clip.value if self.clip.value < 100 else None
         return mode, cmap, clip
 
-    def show_range(self, vmin: float, vmax: float, cmap: str) -> None:
-        """Label the colour bar's ends; redraw the bar only when the colour map changes."""
-        if self._bar_cmap != cmap:
-            if cmap not in self._bars:
-                self._bars[cmap] = to_png(colorbar(0.0, 1.0, cmap, length=256, thickness=12))
-            self.bar.value = self._bars[cmap]
-            self._bar_cmap = cmap
-        self.lo.value = f"<code>{vmin:.3g}</code>"
-        self.hi.value = f"<code>{vmax:.3g}</code>"
+    def show_range(self, vmin: float, vmax: float, cmap: str, meaning: str = "") -> None:
+        self.colour_bar.show(vmin, vmax, cmap, meaning)

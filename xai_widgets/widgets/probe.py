@@ -19,11 +19,12 @@ from collections.abc import Callable
 import ipywidgets as w
 import numpy as np
 
-from ..render import render_heatmap
+from ..render import default_cmap, render_heatmap, value_range
 from .canvas import LayeredCanvas, encode
 from .engine import Job
+from .panels import ColourBar
 from .selection import Selection
-from .session import ImageSession
+from .session import ImageSession, ProbeResult
 
 __all__ = ["PROBE_HINT", "ProbePanel"]
 
@@ -45,10 +46,12 @@ class ProbePanel:
         clear = w.Button(description="Clear probes", icon="eraser", layout=w.Layout(width="130px"))
         clear.add_class("xw-probe-clear")
         clear.on_click(lambda _b: self.clear())
+        self.colour_bar = ColourBar("xw-probe-colorbar", length=160)
         self.widget = w.VBox(
             [
-                w.HTML("<b>Probe map</b> (drop of the class probability)"),
+                w.HTML("<b>Probe map</b>: how much the explained class's logit fell"),
                 self.canvas_map.widget,
+                self.colour_bar.widget,
                 clear,
             ]
         )
@@ -91,15 +94,7 @@ class ProbePanel:
 
         def draw() -> None:
             self.canvas.show_pointer(self.canvas.pointer, patch=(self.display_box(box), colour))
-            name = html.escape(sel.class_name(result.target))
-            text = (
-                f"Occluded {box[2] - box[0]}×{box[3] - box[1]} px at ({box[0]}, {box[1]}): "
-                f"p(<i>{name}</i>) {result.before:.3f} → <b>{result.after:.3f}</b> "
-                f"({result.after - result.before:+.3f})"
-            )
-            if result.top_after != session.predicted:
-                text += f"; top class now <b>{html.escape(sel.class_name(result.top_after))}</b>"
-            self.label.value = text
+            self.label.value = describe(result, sel.class_name, session.predicted)
             self.draw_map(session, index)
 
         job.deliver(draw)
@@ -110,7 +105,13 @@ class ProbePanel:
         probe = None if session is None else session.probe_map()
         heat = None
         if probe is not None:
-            heat = encode(render_heatmap(probe.numpy(), None, mode="signed", alpha=1.0))
+            values = probe.numpy()
+            heat = encode(render_heatmap(values, None, mode="signed", alpha=1.0))
+            vmin, vmax = value_range(values, mode="signed")
+            self.colour_bar.show(
+                vmin, vmax, default_cmap("signed"),
+                "red: occluding there lowered the logit, blue: raised it",
+            )  # fmt: skip
         self.canvas_map.show(image=encode(self.selection.pictures[index].display), heatmap=heat)
 
     def _reset(self, _change: object = None) -> None:
@@ -125,3 +126,21 @@ class ProbePanel:
         self.draw_map(session, self.selection.index)
         self.canvas.show_pointer(None, patch=None)
         self.label.value = "Probes cleared."
+
+
+def describe(result: ProbeResult, class_name: Callable[[int], str], predicted: int) -> str:
+    """The probe's report in words: where, and what the logit, probability and margin did."""
+    top, left, bottom, right = result.box
+    name = html.escape(class_name(result.target))
+    where = f"Occluded {right - left}×{bottom - top} px at (x, y) = ({left}, {top})"
+    if not result.measurable:
+        return f"{where}: no measurable change for <i>{name}</i> (below float noise)."
+    (l0, l1), (p0, p1), (m0, m1) = result.logit, result.prob, result.margin
+    text = (
+        f"{where}: <i>{name}</i> logit {l0:.3g} → <b>{l1:.3g}</b> ({l1 - l0:+.3g}), "
+        f"probability {p0:.3f} → <b>{p1:.3f}</b> ({p1 - p0:+.3g}), "
+        f"margin to the runner-up {m0:.3g} → {m1:.3g}"
+    )
+    if result.top_after != predicted:
+        text += f"; top class now <b>{html.escape(class_name(result.top_after))}</b>"
+    return text + "."

@@ -35,18 +35,40 @@ __all__ = ["ImageSession", "ProbeResult"]
 
 @dataclass
 class ProbeResult:
-    """What one click-to-occlude showed: the explained class's probability before and after,
-    the top class after, and the occluded box in model-input pixels (top, left, bottom, right)."""
+    """What one click-to-occlude showed for the explained class: its logit, probability and
+    margin to the best other class before and after, the top class after, and the occluded box
+    in model-input pixels (top, left, bottom, right)."""
 
     target: int
-    before: float
-    after: float
+    logit: tuple[float, float]
+    prob: tuple[float, float]
+    margin: tuple[float, float]
     top_after: int
     box: tuple[int, int, int, int]
 
     @property
+    def before(self) -> float:
+        return self.prob[0]
+
+    @property
+    def after(self) -> float:
+        return self.prob[1]
+
+    @property
     def drop(self) -> float:
-        return self.before - self.after
+        """How much the logit fell (negative: it rose)."""
+        return self.logit[0] - self.logit[1]
+
+    @property
+    def measurable(self) -> bool:
+        """False when the change is below float32 noise of the logits."""
+        noise = 1e-5 * max(1.0, abs(self.logit[0]))
+        return abs(self.drop) > noise or abs(self.prob[0] - self.prob[1]) > 1e-6
+
+
+def _margin(logits: torch.Tensor, cls: int) -> float:
+    others = torch.cat([logits[:cls], logits[cls + 1 :]])
+    return float(logits[cls] - others.max()) if others.numel() else float("inf")
 
 
 @dataclass
@@ -82,16 +104,10 @@ class ImageSession:
         values, indices = self.probs.topk(min(k, self.probs.numel()))
         return list(zip(indices.tolist(), values.tolist(), strict=False))
 
-    def explain(
-        self,
-        method: str,
-        params: dict[str, Any],
-        target: int | None,
-        progress: Callable[[float], None] | None = None,
-    ) -> Explanation:
+    def explain(self, method: str, params: dict[str, Any], target: int | None, **options: Any):
         """The exact explanation (the last result of :meth:`stream`)."""
         result = None
-        for result in self.stream(method, params, target, progress):  # noqa: B007
+        for result in self.stream(method, params, target, **options):  # noqa: B007
             pass
         assert result is not None
         return result
@@ -119,21 +135,30 @@ class ImageSession:
         self, box: tuple[int, int, int, int], baseline: float, target: int | None
     ) -> ProbeResult:
         """Occlude ``box`` (top, left, bottom, right) with ``baseline`` and report the change of
-        the explained class's probability; the drop accumulates into the probe map."""
+        the explained class's logit, probability and margin; the logit's drop accumulates into
+        the probe map."""
         top, left, bottom, right = box
         cls = self.predicted if target is None else int(target)
         occluded = self.x.clone()
         occluded[:, :, max(top, 0) : bottom, max(left, 0) : right] = baseline
         with borrowed(self.model), torch.no_grad():
-            probs = torch.softmax(self.model(occluded)[0].float(), 0)
-        after = float(probs[cls])
-        before = float(self.probs[cls])
+            logits = self.model(occluded)[0].detach().float().cpu()
+        clean = self.fwd.output.detach()[0].float().cpu()
+        probs = torch.softmax(logits, 0)
+        result = ProbeResult(
+            cls,
+            (float(clean[cls]), float(logits[cls])),
+            (float(self.probs[cls]), float(probs[cls])),
+            (_margin(clean, cls), _margin(logits, cls)),
+            int(probs.argmax()),
+            box,
+        )
         if self.probe_sum is None or self.probe_count is None:
             self.probe_sum = torch.zeros(self.x.shape[2:])
             self.probe_count = torch.zeros(self.x.shape[2:])
-        self.probe_sum[max(top, 0) : bottom, max(left, 0) : right] += before - after
+        self.probe_sum[max(top, 0) : bottom, max(left, 0) : right] += result.drop
         self.probe_count[max(top, 0) : bottom, max(left, 0) : right] += 1
-        return ProbeResult(cls, before, after, int(probs.argmax()), box)
+        return result
 
     def probe_map(self) -> torch.Tensor | None:
         if self.probe_sum is None or self.probe_count is None:

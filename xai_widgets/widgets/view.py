@@ -8,17 +8,8 @@ is computed when the view is shown again). Jobs run on the selection's engine (l
 cancelled at the next check); an exception in a job is shown in the view's own error area
 (``xw-view-error``) and the next input works as usual.
 
-Example (a whole tab; register it with :func:`~.tabs.register_tab`)::
-
-    class IndexTab(View):
-        title = "Index"
-
-        def _build(self):
-            self.label = ipywidgets.HTML()
-            return [self.label, self.error]
-
-        def _refresh(self):
-            self.label.value = f"picture {self.selection.index}"
+A whole tab in a few lines is in the package doc (:mod:`xai_widgets.widgets`, "How to add a
+tab").
 """
 
 from __future__ import annotations
