@@ -31,7 +31,15 @@ from typing import Any, get_type_hints
 
 from torch import nn
 
-__all__ = ["KINDS", "ParamSpec", "check_params", "check_value", "declared", "param"]
+__all__ = [
+    "KINDS",
+    "ParamSpec",
+    "check_params",
+    "check_value",
+    "clamp_related",
+    "declared",
+    "param",
+]
 
 KINDS = ("number", "bool", "choice", "layer")
 
@@ -51,6 +59,7 @@ class ParamSpec:
     choices: tuple[str, ...] = ()
     image_bound: bool = False  # at most the image's shorter side (a patch, a stride)
     label: str = ""  # the control's label; the name when empty
+    at_most: str = ""  # the name of another parameter this one may not exceed
 
     @property
     def title(self) -> str:
@@ -68,12 +77,14 @@ def param(
     choices: Sequence[str] | None = None,
     image_bound: bool = False,
     label: str = "",
+    at_most: str = "",
 ) -> Any:
     """Declare a parameter as a dataclass field with its kind, bounds and help text.
 
     The kind is inferred when not given: ``choice`` when ``choices`` are listed, ``bool`` for
     a bool default, else ``number``. ``min``/``max`` are inclusive hard bounds; a slider uses
-    them as its range, capped at the image's shorter side when ``image_bound``.
+    them as its range, capped at the image's shorter side when ``image_bound`` and at another
+    parameter's value when ``at_most`` names it (a stride never larger than its patch).
     """
     if kind is None:
         kind = "choice" if choices else "bool" if isinstance(default, bool) else "number"
@@ -90,6 +101,7 @@ def param(
         "choices": tuple(choices or ()),
         "image_bound": image_bound,
         "label": label,
+        "at_most": at_most,
     }
     return dataclasses.field(default=default, metadata=meta)
 
@@ -115,6 +127,7 @@ def declared(cls: type) -> tuple[ParamSpec, ...]:
                 choices=meta.get("choices", ()),
                 image_bound=meta.get("image_bound", False),
                 label=meta.get("label", ""),
+                at_most=meta.get("at_most", ""),
             )
         )
     return tuple(specs)
@@ -162,4 +175,20 @@ def check_params(cls: type, values: Mapping[str, Any], owner: str) -> dict[str, 
         )
     for name, value in values.items():
         check_value(specs[name], value, owner)
+    for name, value in values.items():
+        bound = specs[name].at_most
+        if bound and bound in values and value > values[bound]:
+            raise ValueError(
+                f"{owner}: parameter {name!r} must be <= {bound} ({values[bound]!r}), got {value!r}"
+            )
     return dict(values)
+
+
+def clamp_related(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with every ``at_most`` parameter lowered to its bound, as a slider whose
+    maximum follows another slider does (a stride follows a smaller patch)."""
+    out = dict(values)
+    for spec in declared(cls):
+        if spec.at_most and spec.name in out and spec.at_most in out:
+            out[spec.name] = min(out[spec.name], out[spec.at_most])
+    return out

@@ -138,8 +138,9 @@ class Occlusion(Method):
         16, min=1, max=4096, step=1, image_bound=True, help="side of the occluding square (px)"
     )
     stride: int = param(
-        8, min=1, max=4096, step=1, image_bound=True, help="step between windows (px)"
-    )
+        8, min=1, max=4096, step=1, image_bound=True, at_most="patch",
+        help="The step between windows in pixels; at most the patch, so every pixel is covered.",
+    )  # fmt: skip
     baseline: float = param(0.0, min=-1e6, max=1e6, step=0.1, help="value of occluded pixels")
 
     reduce = "mean"
@@ -151,6 +152,12 @@ class Occlusion(Method):
                 f"occlusion: patch {self.patch} is larger than the image ({height}x{width}); "
                 f"accepted: 1..{min(height, width)}"
             )
+
+    def cost(self, x: torch.Tensor) -> int:
+        """One forward per window (and the clean one)."""
+        rows = window_starts(x.shape[2], self.patch, self.stride)
+        cols = window_starts(x.shape[3], self.patch, self.stride)
+        return len(rows) * len(cols) + 1
 
     def __call__(self, model, x, target, progress: Progress | None = None, cache=None):
         grid = OcclusionGrid.build(x.shape[2], x.shape[3], self.patch, self.stride, x.device)

@@ -99,6 +99,11 @@ class Method:
         between batches; ``cache`` is a shared :class:`Forward` of this very input to reuse."""
         raise NotImplementedError
 
+    def cost(self, x: torch.Tensor) -> int | None:
+        """How many forward passes of one sample the method runs on ``x`` when that is many
+        (views show the count and an estimated time first); None for about one pass."""
+        return None
+
     def stream(
         self, model: nn.Module, x: torch.Tensor, target: Target, **options: Any
     ) -> Iterator[tuple[torch.Tensor, float]]:

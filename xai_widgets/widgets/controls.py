@@ -83,9 +83,13 @@ class ParamControls:
     def __init__(self, selection: Selection, image_side: int | None) -> None:
         self.selection = selection
         self.controls: dict[str, dict[str, w.Widget]] = {}
+        self._max: dict[str, dict[str, float]] = {}
         for method in list_methods():
             specs = [s for s in method_params(method) if s.kind != "layer"]
             self.controls[method] = {s.name: param_control(s, image_side) for s in specs}
+            self._max[method] = {
+                n: getattr(c, "max", None) for n, c in self.controls[method].items()
+            }
             for name, control in self.controls[method].items():
                 control.observe(self._changed(method, name), "value")
         self._syncing = False
@@ -108,6 +112,10 @@ class ParamControls:
         current = self.controls[self.selection.method]
         self._syncing = True
         try:
+            for spec in method_params(self.selection.method):
+                bound = self.selection.params.get(spec.at_most)
+                if bound is not None and spec.name in current:
+                    current[spec.name].max = min(bound, self._max[self.selection.method][spec.name])
             for name, value in self.selection.params.items():
                 control = current.get(name)
                 if control is not None and control.value != value:

@@ -24,6 +24,7 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 
+from ..api import build_method
 from ..explanation import Explanation
 from ..layers import default_layer
 from ..methods.registry import get_method, method_params
@@ -40,6 +41,8 @@ from .tabs import register_tab
 from .view import View
 
 __all__ = ["ExplainTab"]
+
+ESTIMATE_ABOVE = 50  # forward passes: more, and the cost is shown before the work starts
 
 
 @register_tab
@@ -151,6 +154,15 @@ class ExplainTab(View):
         session = sel.session(index)
         job.check()
         job.deliver(lambda: self._show_picture(index, session))
+        forwards = build_method(sel.model, session.x, method, params).cost(session.x)
+        if forwards is not None and forwards > ESTIMATE_ABOVE:
+            seconds = forwards * session.forward_ms() / 1000
+            cost = (
+                f"<b data-cost='{method}'>{html.escape(get_method(method).label)}</b>: "
+                f"{forwards} forward passes, about {seconds:.1f} s (estimated from a timed "
+                "batch); the map refines as they run, Cancel stops them"
+            )
+            job.deliver(lambda: setattr(self.status, "value", cost))
         last = 0.0
         for e in session.stream(method, params, target, progress=self.reporter(job)):
             now = time.perf_counter()

@@ -17,6 +17,7 @@ view computes only while its tab is shown.
 from __future__ import annotations
 
 import base64
+import html
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,9 @@ class Explorer(w.VBox):
         preprocess: None (images are model inputs), a zoo card or ``(mean, std)``, or a
             callable picture -> tensor; the canvas always shows the picture, not the tensor.
         names: the pictures' names; method: the method shown first; size: the main canvas's
-            longer side in px; tabs: the tab classes to show (default: every registered tab).
+            longer side in px; tabs: the tab classes to show (default: every registered tab);
+            input_size: resize and centre-crop pictures to this model input size (an int or
+            (height, width); default: a zoo card's size) while the canvas shows the photo.
     """
 
     def __init__(
@@ -60,10 +63,12 @@ class Explorer(w.VBox):
         method: str = "grad_cam",
         size: int = 320,
         tabs: Sequence[type[View]] | None = None,
+        input_size: int | tuple[int, int] | None = None,
     ) -> None:
         self.selection = Selection(
-            model, images, classes=classes, preprocess=preprocess, names=names, method=method
-        )
+            model, images, classes=classes, preprocess=preprocess, names=names, method=method,
+            input_size=input_size,
+        )  # fmt: skip
         sel = self.selection
         self.gallery = Gallery(sel.pictures, lambda i: setattr(sel, "index", i))
         sel.observe(lambda c: self.gallery.select(c["new"]), "index")
@@ -78,7 +83,9 @@ class Explorer(w.VBox):
         self.tabs = w.Tab(self.views, titles=[v.title for v in self.views])
         self.tabs.observe(self._tab_selected, "selected_index")
         header = w.HBox([self.gallery.canvas, self.upload], layout=w.Layout(align_items="center"))
-        super().__init__(children=[header, self.tabs])
+        self.notes = w.HTML("".join(f"<div>ⓘ {html.escape(n)}</div>" for n in sel.notes))
+        self.notes.add_class("xw-notes")
+        super().__init__(children=[header, self.notes, self.tabs])
         self.add_class("xw-explorer")
         if self.views:
             self.views[0].set_on_screen(True)

@@ -21,15 +21,27 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..render import image_to_uint8
 
-__all__ = ["Picture", "Preprocess", "decode_upload", "picture", "pictures", "resize_rgb"]
+__all__ = [
+    "DISPLAY_MAX",
+    "Picture",
+    "Preprocess",
+    "decode_upload",
+    "fit",
+    "picture",
+    "pictures",
+    "resize_rgb",
+]
+
+DISPLAY_MAX = 512  # px on the longer side of a photo shown beside a smaller model input
 
 
 @dataclass(frozen=True)
 class Picture:
-    display: np.ndarray  # (H, W, 3) uint8, the same geometry as ``input``
+    display: np.ndarray  # (h, w, 3) uint8, the same view as ``input`` (maybe more pixels)
     input: torch.Tensor  # (C, H, W) float, the model's input (CPU)
     name: str = ""
 
@@ -71,24 +83,29 @@ class Preprocess:
 
     kind: str  # "none" | "normalize" | "callable"
     spec: Any = None
+    size: tuple[int, int] | None = None  # the model's input size: resize + centre crop
 
     @classmethod
-    def of(cls, spec: Any) -> Preprocess:
+    def of(cls, spec: Any, size: int | tuple[int, int] | None = None) -> Preprocess:
+        """Decode ``spec``; ``size`` (an int or (height, width)) resizes and centre-crops every
+        picture for the model (a zoo card's own input size otherwise)."""
+        fitted = _size(size)
         if isinstance(spec, Preprocess):
-            return spec
+            return spec if fitted is None else cls(spec.kind, spec.spec, fitted)
         if spec is None:
-            return cls("none")
+            return cls("none", None, fitted)
         if callable(spec) and not hasattr(spec, "mean"):
-            return cls("callable", spec)
+            return cls("callable", spec, fitted)
         from ..data.preprocess import statistics
 
-        statistics(spec)  # a clear error now for statistics that are not (mean, std) or a card
-        return cls("normalize", spec)
+        stats = statistics(spec)  # a clear error now for what is not (mean, std) or a card
+        return cls("normalize", spec, fitted or stats.size)
 
     def input(self, item: Any) -> torch.Tensor:
         """The (C, H, W) float model input (CPU) for one picture."""
         if self.kind == "none":
-            return _as_float_chw(item)
+            x = _as_float_chw(item)
+            return x if self.size is None else fit(x, self.size)
         if self.kind == "callable":
             x = self.spec(item)
             if not isinstance(x, torch.Tensor):
@@ -99,7 +116,7 @@ class Preprocess:
             return x[0] if x.dim() == 4 and x.shape[0] == 1 else x
         from ..data import prepare
 
-        return prepare(item, self.spec)[0]
+        return prepare(item, self.spec, size=self.size)[0]
 
     def display(self, x: torch.Tensor) -> np.ndarray:
         """A model input (C, H, W) or (1, C, H, W) as an (H, W, 3) uint8 picture: denormalized
@@ -133,15 +150,58 @@ class Preprocess:
 
 
 def picture(item: Any, preprocess: Any = None, name: str = "") -> Picture:
-    """One :class:`Picture` from one image (``preprocess``: see :class:`Preprocess`)."""
+    """One :class:`Picture` from one image (``preprocess``: see :class:`Preprocess`). The
+    display is the picture the user knows: the photo itself (centre-cropped like the model's
+    input, at up to 512 px) when it is larger than the input, else the input as a picture."""
     pre = Preprocess.of(preprocess)
     x = pre.input(item)
+    size = (int(x.shape[1]), int(x.shape[2]))
+    original = _as_float_chw(item)
+    if (max(original.shape[1:]) > max(size) and pre.kind != "none") or pre.size is not None:
+        return Picture(_display(original, size), x, name)
     if pre.kind == "normalize":
         return Picture(pre.display(x), x, name)
-    display = image_to_uint8(_as_float_chw(item)) if pre.kind == "callable" else image_to_uint8(x)
-    if display.shape[:2] != tuple(x.shape[1:]):
-        display = resize_rgb(display, (int(x.shape[1]), int(x.shape[2])))
+    display = image_to_uint8(original) if pre.kind == "callable" else image_to_uint8(x)
+    if display.shape[:2] != size:
+        display = resize_rgb(display, size)
     return Picture(display, x, name)
+
+
+def fit(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(C, H, W) resized (bilinear, antialiased) so it covers ``size``, then centre-cropped."""
+    h, w = x.shape[-2:]
+    if (h, w) == tuple(size):
+        return x
+    scale = max(size[0] / h, size[1] / w)
+    inner = (max(size[0], round(h * scale)), max(size[1], round(w * scale)))
+    x = F.interpolate(x[None], size=inner, mode="bilinear", align_corners=False, antialias=True)
+    top, left = (inner[0] - size[0]) // 2, (inner[1] - size[1]) // 2
+    return x[0, :, top : top + size[0], left : left + size[1]]
+
+
+def _display(original: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """The part of ``original`` the model sees (centre crop at ``size``'s aspect), at the
+    photo's own resolution up to DISPLAY_MAX px on the longer side."""
+    h, w = original.shape[1:]
+    scale = max(size[0] / h, size[1] / w)
+    crop = (size[0] / scale, size[1] / scale)
+    k = min(1.0, DISPLAY_MAX / max(crop))
+    shown = (max(size[0], round(crop[0] * k)), max(size[1], round(crop[1] * k)))
+    return image_to_uint8(fit(original, shown).clamp(0.0, 1.0))
+
+
+def _size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        return (size, size)
+    if (
+        isinstance(size, (tuple, list))
+        and len(size) == 2
+        and all(isinstance(s, int) and s > 0 for s in size)
+    ):
+        return (int(size[0]), int(size[1]))
+    raise ValueError(f"input_size must be a positive int or (height, width), got {size!r}")
 
 
 def pictures(

@@ -30,7 +30,7 @@ from traitlets import Dict, HasTraits, Instance, Int, List, TraitError, Unicode,
 from ..checks import check_model
 from ..layers import model_device
 from ..methods.registry import get_method, list_methods, method_params
-from ..params import check_params
+from ..params import check_params, clamp_related
 from .engine import Engine
 from .images import Picture, Preprocess, picture, pictures
 from .session import ImageSession
@@ -38,6 +38,7 @@ from .session import ImageSession
 __all__ = ["Selection"]
 
 _SESSIONS = 3  # pictures whose recorded forward pass is kept
+LARGE_PICTURE = 512  # px: a larger picture without an input size gets a note
 
 
 class Selection(HasTraits):
@@ -70,15 +71,17 @@ class Selection(HasTraits):
         names: Sequence[str] | None = None,
         method: str = "grad_cam",
         engine: Engine | None = None,
+        input_size: int | tuple[int, int] | None = None,
     ) -> None:
         self.model = check_model(model)
-        self.preprocess = Preprocess.of(preprocess)
+        self.preprocess = Preprocess.of(preprocess, input_size)
         self.classes = [str(c) for c in classes] if classes is not None else None
         self.device = model_device(model)
         self._saved = {m: _defaults(m) for m in list_methods()}
         self._sessions: OrderedDict[int, ImageSession] = OrderedDict()
         self._sessions_lock = threading.Lock()
         super().__init__(pictures=pictures(images, self.preprocess, names))
+        self.notes = _size_notes(self.pictures, self.preprocess)
         self.engine = engine or Engine()
         self.method = method
         self.params = self._saved[method]
@@ -111,6 +114,7 @@ class Selection(HasTraits):
         values = {**self._saved.get(method, {}), **proposal["value"]}
         values.pop("layer", None)  # the layer is its own trait
         try:
+            values = clamp_related(get_method(method), values)
             check_params(get_method(method), values, method)
         except (TypeError, ValueError) as exc:
             raise TraitError(str(exc)) from exc
@@ -135,7 +139,7 @@ class Selection(HasTraits):
         if method == self.method:
             self.params = {**self.params, name: value}
             return
-        values = {**self._saved[method], name: value}
+        values = clamp_related(get_method(method), {**self._saved[method], name: value})
         check_params(get_method(method), values, method)
         self._saved[method] = values
 
@@ -197,6 +201,21 @@ class Selection(HasTraits):
 
     def close(self) -> None:
         self.engine.close()
+
+
+def _size_notes(pics: list[Picture], preprocess: Preprocess) -> list[str]:
+    """What a person should know about the sizes: a large picture the model sees as it is."""
+    if preprocess.size is not None or preprocess.kind == "callable":
+        return []
+    side = max(max(p.input.shape[1:]) for p in pics)
+    if side <= LARGE_PICTURE:
+        return []
+    return [
+        f"The model sees these pictures at their own size (up to {side} px). A model trained "
+        "on smaller inputs (224 px for ImageNet models) may answer differently: pass "
+        "input_size=224 (or a zoo card as preprocess) to resize and centre-crop them as in "
+        "training."
+    ]
 
 
 def _defaults(method: str) -> dict[str, Any]:

@@ -81,6 +81,7 @@ class ImageSession:
     open_ms: float = 0.0
     probe_sum: torch.Tensor | None = field(default=None, repr=False)
     probe_count: torch.Tensor | None = field(default=None, repr=False)
+    _forward_ms: float | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, model: nn.Module, x: torch.Tensor) -> ImageSession:
@@ -159,6 +160,17 @@ class ImageSession:
         self.probe_sum[max(top, 0) : bottom, max(left, 0) : right] += result.drop
         self.probe_count[max(top, 0) : bottom, max(left, 0) : right] += 1
         return result
+
+    def forward_ms(self) -> float:
+        """Milliseconds of one sample's forward in a batch of 8 (timed once, then kept): what
+        an estimate of many forwards multiplies."""
+        if self._forward_ms is None:
+            batch = self.x.expand(8, *self.x.shape[1:])
+            with borrowed(self.model), torch.no_grad():
+                start = time.perf_counter()
+                self.model(batch)
+                self._forward_ms = (time.perf_counter() - start) * 1000 / 8
+        return self._forward_ms
 
     def probe_map(self) -> torch.Tensor | None:
         if self.probe_sum is None or self.probe_count is None:
