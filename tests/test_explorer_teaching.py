@@ -73,3 +73,33 @@ def test_a_large_picture_without_a_size_gets_a_note() -> None:
     ex.close()
     with pytest.raises(ValueError, match="input_size must be"):
         xw.Explorer(make_model("resnet"), [big], input_size=-3)
+
+
+def test_every_map_says_what_its_colours_mean(explorer) -> None:
+    sel, tab = explorer.selection, explorer.explain_tab
+    meaning = tab.overlay.colour_bar.meaning
+    assert "brighter = more important for" in meaning.value  # Grad-CAM: non-negative
+    sel.method = "saliency"
+    assert explorer.wait()
+    assert "red supports" not in meaning.value and "brighter" in meaning.value
+    sel.method = "integrated_gradients"
+    assert explorer.wait()
+    name = sel.class_name(explorer.explanation.target[0])
+    assert f"red supports <b>{name}</b>, blue speaks against it" in meaning.value
+
+
+def test_a_flat_map_is_said_in_words_never_stretched() -> None:
+    model = make_model("resnet")
+    with torch.no_grad():
+        model.fc.weight[3] = -model.fc.weight[3].abs() - 0.1  # no positive evidence for class 3
+    ex = xw.Explorer(model, make_input(n=1, size=32), size=128)
+    ex.selection.target = 3
+    assert ex.wait()
+    tab = ex.explain_tab
+    assert float(np.abs(tab.heat).max()) == 0  # Grad-CAM is zero everywhere for class 3
+    text = tab.overlay.colour_bar.meaning.value
+    assert "Grad-CAM</b> found no positive evidence for <b>class 3</b> at layer" in text
+    assert tab.canvas.heatmap is None  # nothing painted as if it were a finding
+    ex.selection.target = None
+    assert ex.wait() and tab.canvas.heatmap is not None
+    ex.close()

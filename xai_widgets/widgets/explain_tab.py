@@ -210,14 +210,51 @@ class ExplainTab(View):
             self.layer_picker.value = sel.layer if sel.layer in names else ""
 
     def render(self) -> Encoded | None:
-        """The shown map as an encoded RGBA image (None when no map is shown)."""
+        """The shown map as an encoded RGBA image (None when no map is shown, or when it is
+        flat: then the colour bar's line says so in words instead of stretching it)."""
         if self.heat is None:
             return None
         mode, cmap, clip = self.overlay.settings(self.signed)
-        rgba = render_heatmap(self.heat, None, mode=mode, cmap=cmap, alpha=1.0, clip=clip)
         vmin, vmax = value_range(self.heat, mode=mode, clip=clip)
-        self.overlay.show_range(vmin, vmax, cmap)
+        flat = self._flat_message(mode)
+        self.overlay.show_range(vmin, vmax, cmap, flat or self._meaning(mode))
+        if flat:
+            return None
+        rgba = render_heatmap(self.heat, None, mode=mode, cmap=cmap, alpha=1.0, clip=clip)
         return encode(rgba)
+
+    def _class_label(self) -> str:
+        e = self.explanation
+        cls = e.target[0] if e is not None and e.target else None
+        return html.escape(self.selection.class_name(cls)) if cls is not None else "the class"
+
+    def _meaning(self, mode: str) -> str:
+        """What the colours mean, for this map and class."""
+        name = self._class_label()
+        if mode == "signed":
+            return f"red supports <b>{name}</b>, blue speaks against it"
+        if mode == "abs":
+            return f"brighter = larger magnitude for <b>{name}</b> (either sign)"
+        return f"brighter = more important for <b>{name}</b>"
+
+    def _flat_message(self, mode: str) -> str:
+        """Words for a map that shows nothing under ``mode`` (zero or constant everywhere)."""
+        heat = self.heat
+        assert heat is not None and self.explanation is not None
+        shown = np.maximum(heat, 0) if mode == "positive" else heat
+        scale = max(float(np.abs(heat).max()), 1e-30)
+        if float(np.ptp(shown)) > 1e-6 * scale and float(np.abs(shown).max()) > 0:
+            return ""
+        label = html.escape(get_method(self.explanation.method).label)
+        layer = self.explanation.params.get("layer")
+        at = f" at layer <code>{html.escape(layer)}</code>" if layer else ""
+        what = "positive evidence" if mode == "positive" else "evidence"
+        if float(np.abs(shown).max()) == 0:
+            return f"<b>{label}</b> found no {what} for <b>{self._class_label()}</b>{at}."
+        return (
+            f"<b>{label}</b> gives the same value ({float(shown.flat[0]):.3g}) everywhere for "
+            f"<b>{self._class_label()}</b>{at}: the map says nothing about where."
+        )
 
     def _show_map(self, e: Explanation, heat: np.ndarray, caption: str) -> None:
         self.explanation, self.heat, self.signed, self.caption = e, heat, e.signed, caption
