@@ -18,9 +18,11 @@ Example::
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +155,23 @@ class Lane:
             self.cond.notify_all()
 
 
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all(timeout: float = 5.0) -> None:
+    """At interpreter exit, cancel every engine's work and let running jobs reach their next
+    check: a worker thread still inside torch while the interpreter tears down aborts the
+    process ("terminate called without an active exception")."""
+    engines = list(_ENGINES)
+    for engine in engines:
+        engine.cancel()
+    deadline = time.monotonic() + timeout
+    for engine in engines:
+        engine.wait(max(0.0, deadline - time.monotonic()))
+        engine.close()
+
+
 class Engine:
     """Named lanes of latest-wins workers, created on first use."""
 
@@ -169,6 +188,7 @@ class Engine:
         self.on_error = on_error
         self.on_progress = on_progress
         self.on_idle = on_idle
+        _ENGINES.add(self)
 
     def lane(self, name: str) -> Lane:
         with self._guard:

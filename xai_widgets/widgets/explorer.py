@@ -49,7 +49,8 @@ class Explorer(w.VBox):
         names: the pictures' names; method: the method shown first; size: the main canvas's
             longer side in px; tabs: the tab classes to show (default: every registered tab);
             input_size: resize and centre-crop pictures to this model input size (an int or
-            (height, width); default: a zoo card's size) while the canvas shows the photo.
+            (height, width); default: a zoo card's size) while the canvas shows the photo;
+            masks: a ground-truth (H, W) bool mask per picture, for the localisation measures.
     """
 
     def __init__(
@@ -64,10 +65,11 @@ class Explorer(w.VBox):
         size: int = 320,
         tabs: Sequence[type[View]] | None = None,
         input_size: int | tuple[int, int] | None = None,
+        masks: Sequence[Any] | None = None,
     ) -> None:
         self.selection = Selection(
             model, images, classes=classes, preprocess=preprocess, names=names, method=method,
-            input_size=input_size,
+            input_size=input_size, masks=masks,
         )  # fmt: skip
         sel = self.selection
         self.gallery = Gallery(sel.pictures, lambda i: setattr(sel, "index", i))
@@ -101,8 +103,10 @@ class Explorer(w.VBox):
 
         card = zoo.card(name)
         seed = card.test_seed if seed is None and card.test_seed is not None else (seed or 0)
-        images, labels, _ = data.dataset(card.dataset, n, seed=seed, **card.dataset_kwargs)
+        images, labels, masks = data.dataset(card.dataset, n, seed=seed, **card.dataset_kwargs)
         names = [f"#{i} {card.classes[int(y)]}" for i, y in enumerate(labels)]
+        if masks is not None and "masks" not in kwargs:
+            kwargs["masks"] = list(masks)
         return cls(
             zoo.load(name), list(images), classes=card.classes, preprocess=card, names=names,
             **kwargs,

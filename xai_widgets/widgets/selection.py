@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import nn
 from traitlets import Dict, HasTraits, Instance, Int, List, TraitError, Unicode, observe, validate
 
@@ -72,6 +73,7 @@ class Selection(HasTraits):
         method: str = "grad_cam",
         engine: Engine | None = None,
         input_size: int | tuple[int, int] | None = None,
+        masks: Sequence[Any] | None = None,
     ) -> None:
         self.model = check_model(model)
         self.preprocess = Preprocess.of(preprocess, input_size)
@@ -82,6 +84,7 @@ class Selection(HasTraits):
         self._sessions_lock = threading.Lock()
         super().__init__(pictures=pictures(images, self.preprocess, names))
         self.notes = _size_notes(self.pictures, self.preprocess)
+        self.masks = _check_masks(masks, self.pictures)
         self.engine = engine or Engine()
         self.method = method
         self.params = self._saved[method]
@@ -201,6 +204,23 @@ class Selection(HasTraits):
 
     def close(self) -> None:
         self.engine.close()
+
+
+def _check_masks(masks: Sequence[Any] | None, pics: list[Picture]) -> list[Any] | None:
+    if masks is None:
+        return None
+    if len(masks) != len(pics):
+        raise ValueError(f"masks: {len(masks)} masks for {len(pics)} pictures; give one each")
+    out = []
+    for i, (mask, pic) in enumerate(zip(masks, pics, strict=True)):
+        mask = torch.as_tensor(mask)
+        if tuple(mask.shape) != tuple(pic.input.shape[1:]):
+            raise ValueError(
+                f"masks: mask {i} has shape {tuple(mask.shape)}, its picture is "
+                f"{tuple(pic.input.shape[1:])} (H, W)"
+            )
+        out.append(mask.bool())
+    return out
 
 
 def _size_notes(pics: list[Picture], preprocess: Preprocess) -> list[str]:
