@@ -165,7 +165,7 @@ def measure_layer_switch(ex, model, repeat, log) -> Series:
     width = {v: int(v.split()[-1]) for v in values[1:]}  # "name  C x H x W"
     smallest = min(w for w in width.values() if w > 1)
     mid = [v for v in values[1:] if width[v] == 2 * smallest] or values[1:-1]
-    pair = [values[0], mid[-1]]  # the default "(last spatial layer)" and a finer one
+    pair = [values[0], mid[-1]]  # the default "(default: ...)" and a finer one
     series = Series(model, f"layer switch (grad_cam, last <-> {mid[-1].split()[0]})")
     for r in range(repeat + 1):
         value = pair[(r + 1) % 2]

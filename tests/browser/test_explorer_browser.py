@@ -166,7 +166,7 @@ def test_lab_quickstart_explorer(
 
     # Grad-CAM on another layer (a different resolution than the default's).
     values = ex.layer_values()
-    assert values[0].startswith("(last spatial layer"), values
+    assert values[0].startswith("(default: "), values
     other = next(v for v in values[1:] if v.split()[-1] != values[-1].split()[-1])
     ex.arm()
     ex.pick_layer(other)
