@@ -142,7 +142,7 @@ def test_exemplars_equal_top_activating(act_view) -> None:
     assert torch.equal(ex.indices, expected.indices)
     torch.testing.assert_close(ex.scores, expected.scores)
     assert act_view.exemplar_panel.grid.image.size[0] == 5 * 96 + 4 * 4
-    assert "5 of 5 pictures" in act_view.exemplar_panel.caption.value
+    assert "5 of 5 gallery pictures" in act_view.exemplar_panel.caption.value
 
 
 def test_filters_grid_tiles_modes_and_zoom() -> None:
@@ -360,3 +360,32 @@ def test_zoo_shapes_model_in_the_views() -> None:
     shown = act.canvas.image.array
     assert shown.shape == (256, 256, 3) and shown.std() > 10  # the picture, not a flat image
     host.close()
+
+
+def test_exemplars_come_from_the_data_set_when_there_is_one() -> None:
+    model = make_model("vgg")
+    data = make_input(n=20, size=32, seed=9)
+    view = ActivationsView(model, make_input(n=3, size=32, seed=3), size=128)
+    view.selection.dataset = data  # as Explorer(..., dataset=...) gives it
+    view.layer, view.channel = "features.3", 2
+    assert view.wait()
+    view.find_exemplars()
+    assert view.wait() and view.error.value == ""
+    expected = xf.top_activating(model, data, "features.3", 2, 9)
+    assert view.exemplars.indices.tolist() == expected.indices.tolist()
+    assert "of 20 data set images" in view.exemplar_panel.caption.value
+    view.close()
+
+
+def test_explorer_from_zoo_brings_its_data_set_and_masks() -> None:
+    from xai_widgets import zoo
+
+    try:
+        zoo.load("shapes")
+    except FileNotFoundError:
+        pytest.skip("the zoo's shapes weights are not there yet")
+    ex = xw.Explorer.from_zoo("shapes", n=4, data_size=50)
+    sel = ex.selection
+    assert tuple(sel.dataset.shape) == (50, 1, 64, 64) and len(sel.masks) == 4
+    assert sel.masks[0].dtype == torch.bool and sel.masks[0].any()
+    ex.close()

@@ -50,7 +50,8 @@ class Explorer(w.VBox):
             longer side in px; tabs: the tab classes to show (default: every registered tab);
             input_size: resize and centre-crop pictures to this model input size (an int or
             (height, width); default: a zoo card's size) while the canvas shows the photo;
-            masks: a ground-truth (H, W) bool mask per picture, for the localisation measures.
+            masks: a ground-truth (H, W) bool mask per picture, for the localisation measures;
+            dataset: the data exemplars and statistics run over (default: the gallery).
     """
 
     def __init__(
@@ -66,10 +67,11 @@ class Explorer(w.VBox):
         tabs: Sequence[type[View]] | None = None,
         input_size: int | tuple[int, int] | None = None,
         masks: Sequence[Any] | None = None,
+        dataset: Any = None,
     ) -> None:
         self.selection = Selection(
             model, images, classes=classes, preprocess=preprocess, names=names, method=method,
-            input_size=input_size, masks=masks,
+            input_size=input_size, masks=masks, dataset=dataset,
         )  # fmt: skip
         sel = self.selection
         self.gallery = Gallery(sel.pictures, lambda i: setattr(sel, "index", i))
@@ -96,9 +98,13 @@ class Explorer(w.VBox):
             self.save_button.on_click(lambda _b: self.save())
 
     @classmethod
-    def from_zoo(cls, name: str, n: int = 12, seed: int | None = None, **kwargs: Any) -> Explorer:
+    def from_zoo(
+        cls, name: str, n: int = 12, seed: int | None = None, data_size: int = 200, **kwargs: Any
+    ) -> Explorer:
         """An Explorer on a shipped zoo model with held-out images of its own dataset (the
-        card's test seed unless ``seed`` is given), its class names and preprocessing."""
+        card's test seed unless ``seed`` is given), their masks, its class names and
+        preprocessing, and ``data_size`` more held-out images as the dataset that exemplars
+        and statistics run over."""
         from .. import data, zoo
 
         card = zoo.card(name)
@@ -107,6 +113,9 @@ class Explorer(w.VBox):
         names = [f"#{i} {card.classes[int(y)]}" for i, y in enumerate(labels)]
         if masks is not None and "masks" not in kwargs:
             kwargs["masks"] = list(masks)
+        if data_size and "dataset" not in kwargs:
+            more, _, _ = data.dataset(card.dataset, data_size, seed=seed + 1, **card.dataset_kwargs)
+            kwargs["dataset"] = list(more)
         return cls(
             zoo.load(name), list(images), classes=card.classes, preprocess=card, names=names,
             **kwargs,

@@ -74,6 +74,7 @@ class Selection(HasTraits):
         engine: Engine | None = None,
         input_size: int | tuple[int, int] | None = None,
         masks: Sequence[Any] | None = None,
+        dataset: Any = None,
     ) -> None:
         self.model = check_model(model)
         self.preprocess = Preprocess.of(preprocess, input_size)
@@ -85,6 +86,7 @@ class Selection(HasTraits):
         super().__init__(pictures=pictures(images, self.preprocess, names))
         self.notes = _size_notes(self.pictures, self.preprocess)
         self.masks = _check_masks(masks, self.pictures)
+        self.dataset = self._check_dataset(dataset)
         self.engine = engine or Engine()
         self.method = method
         self.params = self._saved[method]
@@ -178,6 +180,26 @@ class Selection(HasTraits):
         if self.classes and 0 <= cls < len(self.classes):
             return self.classes[cls]
         return f"class {cls}"
+
+    def _check_dataset(self, dataset: Any) -> Any:
+        if dataset is None or (isinstance(dataset, torch.Tensor) and dataset.dim() == 4):
+            return dataset
+        if isinstance(dataset, (list, tuple)):
+            if not dataset:
+                raise ValueError("dataset is empty; give at least one picture")
+            return torch.stack([self.preprocess.input(item) for item in dataset])
+        if hasattr(dataset, "__iter__") and not isinstance(dataset, (str, torch.Tensor)):
+            return dataset  # a DataLoader: streamed by the functions that use it
+        raise TypeError(
+            "dataset must be model inputs (N, C, H, W), a list of pictures or a DataLoader, "
+            f"not {type(dataset).__name__}"
+        )
+
+    def data(self) -> Any:
+        """What exemplars and statistics run over: the dataset, else the gallery's inputs."""
+        if self.dataset is not None:
+            return self.dataset
+        return torch.stack([p.input for p in self.pictures])
 
     # ---------------------------------------------------------------- sessions
     def session(self, index: int | None = None) -> ImageSession:

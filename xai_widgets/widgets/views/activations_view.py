@@ -291,8 +291,8 @@ class ActivationsView(FeatureView):
         return self.exemplar_panel.exemplars
 
     def find_exemplars(self) -> None:
-        """Rank the host's pictures by the chosen channel (``top_activating``) and show the
-        ``k`` best crops (their receptive fields) with their scores."""
+        """Rank the data set (else the gallery) by the chosen channel (``top_activating``) and
+        show the ``k`` best crops (their receptive fields) with their scores."""
         layer, channel = self.shown.get("layer"), self.shown.get("channel")
         if layer is not None and channel is not None:
             self.exemplar_panel.find(layer, channel)

@@ -224,12 +224,17 @@ def resize(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 def exemplar_grid(ex: Exemplars, pictures: Sequence[Picture], tile: int = 96) -> np.ndarray:
     """The exemplars' receptive-field crops, cut from the pictures as the user sees them
-    (``Picture.display``, same geometry as the input), labelled "score  name"."""
+    (``Picture.display``, the input's view at maybe more pixels; ``pictures[k]`` is the k-th
+    exemplar's), labelled "score  name"."""
     tiles, labels = [], []
-    for idx, score, box in zip(ex.indices.tolist(), ex.scores.tolist(), ex.boxes, strict=True):
-        pic = pictures[idx]
+    for k, (idx, score, box) in enumerate(
+        zip(ex.indices.tolist(), ex.scores.tolist(), ex.boxes, strict=True)
+    ):
+        pic = pictures[k]
         height, width = pic.display.shape[:2]
-        top, left, bottom, right = box
+        sy, sx = height / pic.input.shape[1], width / pic.input.shape[2]
+        top, left = round(box[0] * sy), round(box[1] * sx)
+        bottom, right = round(box[2] * sy), round(box[3] * sx)
         crop = pic.display[max(top, 0) : min(bottom, height), max(left, 0) : min(right, width)]
         tiles.append(fit_tile(crop, tile))
         labels.append(f"{score:.3g}  {pic.name or f'#{idx}'}")
