@@ -86,6 +86,7 @@ class Explorer(w.VBox):
             self.views.append(view)
         self.tabs = w.Tab(self.views, titles=[v.title for v in self.views])
         self.tabs.observe(self._tab_selected, "selected_index")
+        sel.observe(self._focus, "focus")
         header = w.HBox([self.gallery.canvas, self.upload], layout=w.Layout(align_items="center"))
         self.notes = w.HTML("".join(f"<div>ⓘ {html.escape(n)}</div>" for n in sel.notes))
         self.notes.add_class("xw-notes")
@@ -191,6 +192,16 @@ class Explorer(w.VBox):
     def _tab_selected(self, change: dict) -> None:
         for i, view in enumerate(self.views):
             view.set_on_screen(i == change["new"])
+
+    def _focus(self, change: dict) -> None:
+        request = dict(change["new"])
+        title = request.pop("tab", None)
+        view = next((v for v in self.views if v.title == title), None)
+        if view is None:
+            return
+        self.tabs.selected_index = self.views.index(view)
+        for name, value in request.items():
+            setattr(view, name, value)
 
     def show_tab(self, cls: type[View]) -> View:
         """Select the tab of class ``cls`` (as a click on its title does)."""

@@ -61,6 +61,7 @@ class Selection(HasTraits):
     layer = Unicode("", help="the layer of layer-based methods; '' = the model's default layer")
     params = Dict(help="the current method's parameter values (replace, never mutate)")
     engine = Instance(Engine, help="the latest-wins compute lanes every tab shares")
+    focus = Dict(help="a request to show something in another tab: {'tab': title, trait: value}")
 
     def __init__(
         self,
@@ -155,6 +156,11 @@ class Selection(HasTraits):
         if any(spec.kind == "layer" for spec in method_params(method)):
             values["layer"] = self.layer
         return values
+
+    def show_in(self, tab: str, **traits: Any) -> None:
+        """Ask the Explorer to open the tab titled ``tab`` and set ``traits`` on its view (a
+        bar of the Z-scores tab opens its channel in the Activations tab)."""
+        self.focus = {"tab": tab, **traits}
 
     # ---------------------------------------------------------------- pictures
     @property
