@@ -214,3 +214,35 @@ def test_feature_tabs_in_the_explorer(
     page.locator(".xw-explorer .lm-TabBar-tab", has_text="Explain").click()
     assert page.locator(".xw-error").inner_text().strip() == ""
     assert not any(t.strip() for t in page.locator(".xw-view-error").all_inner_texts())
+
+
+def test_every_tab_of_the_quickstart_explorer(
+    lab_notebook: Callable[..., LabNotebook], browser_page: Page, tmp_path: Path
+) -> None:
+    """Each tab of the Explorer opens without an error and shows something; its screenshot
+    goes to test-artifacts/browser/tab-<title>.png (look at them)."""
+    page = browser_page
+    page.set_viewport_size({"width": 1400, "height": 1300})
+    nb = lab_notebook(write_notebook(tmp_path / "xw_every_tab.ipynb", [SETUP, EXPLORER]))
+    nb.run_all()
+    nb.wait_executed()
+    explorer = wait_visible(page, ".xw-explorer")
+    wait_drawn(wait_visible(page, ".xw-main-canvas"))
+    titles = [t.strip() for t in page.locator(".xw-explorer .lm-TabBar-tab").all_inner_texts()]
+    assert titles[:4] == ["Explain", "Activations", "Filters", "Feature visualization"], titles
+    for title in titles:
+        page.locator(".xw-explorer .lm-TabBar-tab", has_text=title).first.click()
+        panel = page.locator(".xw-explorer .lm-TabPanel > .lm-Widget:not(.lm-mod-hidden)")
+        panel.first.wait_for(state="visible")
+        page.wait_for_function(
+            """() => {
+                const busy = [...document.querySelectorAll('.xw-explorer .xw-view-progress')]
+                    .some(el => el.offsetParent !== null && el.style.visibility !== 'hidden');
+                return !busy;
+            }""",
+            timeout=120_000,
+        )
+        page.wait_for_timeout(1500)  # the first results of a tab that computes when shown
+        screenshot(explorer, f"tab-{title.lower().replace(' ', '-')}")
+        errors = [t.strip() for t in page.locator(".xw-view-error").all_inner_texts()]
+        assert not any(errors), (title, errors)
