@@ -103,3 +103,19 @@ def test_a_flat_map_is_said_in_words_never_stretched() -> None:
     ex.selection.target = None
     assert ex.wait() and tab.canvas.heatmap is not None
     ex.close()
+
+
+def test_a_method_that_cannot_explain_the_model_is_disabled_with_its_reason(monkeypatch) -> None:
+    cam = xw.methods.get_method("cam")
+    monkeypatch.setattr(cam, "unavailable", lambda self, model, x, cache: "needs a GAP head")
+    ex = xw.Explorer(make_model("vgg"), make_input(n=2), size=128)
+    assert ex.wait()
+    tab = ex.explain_tab
+    button = tab.toggles.buttons["cam"]
+    assert button.disabled and button.tooltip == "Not available here: needs a GAP head"
+    assert not tab.toggles.buttons["grad_cam"].disabled
+    ex.compare(["cam", "saliency"])
+    assert ex.wait()
+    assert "skipped: needs a GAP head" in tab.compare.tiles["cam"][1].value
+    assert "ms" in tab.compare.tiles["saliency"][1].value
+    ex.close()

@@ -99,6 +99,13 @@ class Method:
         between batches; ``cache`` is a shared :class:`Forward` of this very input to reuse."""
         raise NotImplementedError
 
+    def unavailable(self, model: nn.Module, x: torch.Tensor, cache: Forward | None) -> str:
+        """Why this method cannot explain ``model`` on ``x`` with these settings, in words a
+        person can act on ("CAM needs a global-average-pool + linear head"); "" when it can.
+        Views disable the method with this reason instead of showing an error. Runs inside
+        ``borrowed(model)``; ``cache`` is the view's recorded forward of ``x``."""
+        return ""
+
     def cost(self, x: torch.Tensor) -> int | None:
         """How many forward passes of one sample the method runs on ``x`` when that is many
         (views show the count and an estimated time first); None for about one pass."""

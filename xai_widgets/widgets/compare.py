@@ -44,6 +44,7 @@ class ComparePanel:
         self.button = w.Button(description="Compare", icon="th", button_style="primary")
         self.button.add_class("xw-compare")
         self.button.on_click(lambda _b: self.compare(list(self.choose.value)))
+        self.unavailable: dict[str, str] = {}  # method -> why it cannot run here
         self.grid = w.GridBox(
             layout=w.Layout(grid_template_columns=f"repeat(4, {TILE + 4}px)", grid_gap="6px")
         )
@@ -73,6 +74,9 @@ class ComparePanel:
         picture = resize_rgb(sel.picture.display, (TILE, TILE))
         for i, method in enumerate(methods):
             job.progress(i / len(methods))
+            if self.unavailable.get(method):
+                job.deliver(lambda m=method: self.skip(m, self.unavailable[m]))
+                continue
             started, last = time.perf_counter(), 0.0
             try:
                 for e in session.stream(method, sel.param_values(method), sel.target):

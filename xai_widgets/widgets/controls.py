@@ -171,6 +171,15 @@ class MethodToggles:
 
         return handler
 
+    def disable(self, reasons: dict[str, str]) -> None:
+        """Disable the methods that cannot explain this model (name -> reason, shown on
+        hover); every other method is enabled."""
+        for name, button in self.buttons.items():
+            reason = reasons.get(name, "")
+            tooltip = f"Not available here: {reason}" if reason else _first_sentence(name)
+            if button.disabled != bool(reason) or button.tooltip != tooltip:
+                button.disabled, button.tooltip = bool(reason), tooltip
+
     def select(self, name: str) -> None:
         """Show ``name`` as the selected method."""
         for other, button in self.buttons.items():

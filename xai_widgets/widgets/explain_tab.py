@@ -26,13 +26,15 @@ import numpy as np
 
 from ..api import build_method
 from ..explanation import Explanation
+from ..hooks import borrowed
 from ..layers import default_layer
-from ..methods.registry import get_method, method_params
+from ..methods.registry import get_method, list_methods, method_params
 from ..render import render_heatmap, value_range
 from .canvas import Encoded, LayeredCanvas, encode
 from .compare import ComparePanel
 from .controls import MethodToggles, ParamControls, layer_options
 from .engine import Job
+from .legend import flat_message, meaning
 from .panels import OverlayPanel, TopClasses
 from .probe import ProbePanel
 from .selection import Selection
@@ -59,6 +61,8 @@ class ExplainTab(View):
         self.signed = True
         self.caption = ""
         self._drawn: tuple[int, int] | None = None
+        self._checked: int | None = None
+        self.unavailable: dict[str, str] = {}
         super().__init__(selection, lazy=lazy)
         self.add_class("xw-explain")
 
@@ -154,6 +158,9 @@ class ExplainTab(View):
         session = sel.session(index)
         job.check()
         job.deliver(lambda: self._show_picture(index, session))
+        if self._checked != index:
+            self._checked = index
+            self.submit("methods", lambda j: self._check_methods(j, index), "methods")
         forwards = build_method(sel.model, session.x, method, params).cost(session.x)
         if forwards is not None and forwards > ESTIMATE_ABOVE:
             seconds = forwards * session.forward_ms() / 1000
@@ -172,6 +179,28 @@ class ExplainTab(View):
             shown = e.heatmap[0].float().cpu().numpy()
             caption = self._describe(e, session, job.elapsed_ms)
             job.deliver(lambda e=e, s=shown, c=caption: self._show_map(e, s, c))
+
+    def _check_methods(self, job: Job, index: int) -> None:
+        """Ask every method whether it can explain this model here; disable those that cannot,
+        with their reason (the toggles and Compare)."""
+        sel = self.selection
+        session = sel.session(index)
+        reasons = {}
+        with borrowed(sel.model):
+            for name in list_methods():
+                job.check()
+                try:
+                    method = build_method(sel.model, session.x, name, sel.param_values(name))
+                    reasons[name] = method.unavailable(sel.model, session.x, session.fwd)
+                except (TypeError, ValueError) as exc:
+                    reasons[name] = str(exc)
+        reasons = {k: v for k, v in reasons.items() if v}
+
+        def show() -> None:
+            self.unavailable = self.compare.unavailable = reasons
+            self.toggles.disable(reasons)
+
+        job.deliver(show)
 
     def _describe(self, e: Explanation, session: ImageSession, elapsed_ms: float) -> str:
         sel = self.selection
@@ -229,31 +258,13 @@ class ExplainTab(View):
         return html.escape(self.selection.class_name(cls)) if cls is not None else "the class"
 
     def _meaning(self, mode: str) -> str:
-        """What the colours mean, for this map and class."""
-        name = self._class_label()
-        if mode == "signed":
-            return f"red supports <b>{name}</b>, blue speaks against it"
-        if mode == "abs":
-            return f"brighter = larger magnitude for <b>{name}</b> (either sign)"
-        return f"brighter = more important for <b>{name}</b>"
+        return meaning(mode, self._class_label())
 
     def _flat_message(self, mode: str) -> str:
-        """Words for a map that shows nothing under ``mode`` (zero or constant everywhere)."""
-        heat = self.heat
-        assert heat is not None and self.explanation is not None
-        shown = np.maximum(heat, 0) if mode == "positive" else heat
-        scale = max(float(np.abs(heat).max()), 1e-30)
-        if float(np.ptp(shown)) > 1e-6 * scale and float(np.abs(shown).max()) > 0:
-            return ""
-        label = html.escape(get_method(self.explanation.method).label)
-        layer = self.explanation.params.get("layer")
-        at = f" at layer <code>{html.escape(layer)}</code>" if layer else ""
-        what = "positive evidence" if mode == "positive" else "evidence"
-        if float(np.abs(shown).max()) == 0:
-            return f"<b>{label}</b> found no {what} for <b>{self._class_label()}</b>{at}."
-        return (
-            f"<b>{label}</b> gives the same value ({float(shown.flat[0]):.3g}) everywhere for "
-            f"<b>{self._class_label()}</b>{at}: the map says nothing about where."
+        assert self.heat is not None and self.explanation is not None
+        e = self.explanation
+        return flat_message(
+            self.heat, mode, get_method(e.method).label, self._class_label(), e.params.get("layer")
         )
 
     def _show_map(self, e: Explanation, heat: np.ndarray, caption: str) -> None:
