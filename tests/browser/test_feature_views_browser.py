@@ -231,9 +231,11 @@ def test_every_tab_of_the_quickstart_explorer(
     titles = [t.strip() for t in page.locator(".xw-explorer .lm-TabBar-tab").all_inner_texts()]
     assert titles[:4] == ["Explain", "Activations", "Filters", "Feature visualization"], titles
     for title in titles:
-        page.locator(".xw-explorer .lm-TabBar-tab", has_text=title).first.click()
-        panel = page.locator(".xw-explorer .lm-TabPanel > .lm-Widget:not(.lm-mod-hidden)")
-        panel.first.wait_for(state="visible")
+        tab = page.locator(".xw-explorer .lm-TabBar-tab", has_text=title).first
+        tab.click()
+        page.wait_for_function(
+            "(el) => el.classList.contains('lm-mod-current')", arg=tab.element_handle()
+        )
         page.wait_for_function(
             """() => {
                 const busy = [...document.querySelectorAll('.xw-explorer .xw-view-progress')]
