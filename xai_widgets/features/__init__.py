@@ -20,13 +20,14 @@ from .activations import Filters, activations, filters
 from .deconv import deconvnet_reconstruction
 from .dream import dream
 from .exemplars import Exemplars, top_activating
-from .optimize import Step, optimize
+from .optimize import FeatVisSettings, Step, optimize
 from .receptive import Geometry, receptive_field, receptive_geometry
 from .space import ActivationSpace, activation_space, plot_activation_space
 
 __all__ = [
     "ActivationSpace",
     "Exemplars",
+    "FeatVisSettings",
     "Filters",
     "Geometry",
     "Step",
