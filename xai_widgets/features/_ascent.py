@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..data.preprocess import normalize
-from ..hooks import borrowed
+from ..hooks import borrowed, relu_rule
 from .fourier import FourierImage, frequencies
 from .priors import gaussian_blur, l2_penalty, random_affine, total_variation
 
@@ -114,7 +114,7 @@ def ascent(
     yield first
     done = 0
     while done < steps:
-        with borrowed(model):
+        with borrowed(model), relu_rule(model, "redirected"):
             for _ in range(min(every, steps - done)):
                 image = picture.image()
                 gain = score(random_affine(image, gen, jitter, scale, rotate))

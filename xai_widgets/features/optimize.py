@@ -9,9 +9,11 @@ make the result readable with three ingredients, all on by default here:
   normalization (``preprocess``: a zoo card or a (mean, std) pair; none: the model reads
   [0, 1] pictures as they are);
 - transformation robustness: every step sees the picture randomly shifted by up to
-  ``jitter`` px, scaled by 1 +- ``scale`` and rotated by +- ``rotate`` degrees
+  ``jitter`` px, enlarged by up to 1 + ``scale`` and rotated by +- ``rotate`` degrees
   (:func:`.priors.random_affine`), so patterns that only work at one exact position, or only
-  at the border, do not pay;
+  at the border, do not pay; while it ascends, a ReLU whose plain gradient is zero for the
+  whole picture passes Lucid's "redirected" gradient (``hooks.relu_rule``), so a channel that
+  the flat grey start leaves dead still wakes up;
 - objectives (``objective``): the mean activation of ``channel`` of ``layer`` ("channel"),
   of the whole layer ("layer"), or the logit of class ``target`` ("class": what the network
   thinks a triangle looks like, the score before the softmax)::
@@ -91,11 +93,11 @@ class FeatVisSettings:
         help="Each step shows the model the picture shifted by up to this many pixels.",
     )  # fmt: skip
     scale: float = param(
-        0.1, min=0.0, max=0.5, step=0.01, label="random scale",
-        help="Each step shows the picture enlarged or shrunk by up to this fraction.",
+        0.3, min=0.0, max=1.0, step=0.01, label="random zoom",
+        help="Each step shows the picture enlarged by up to this fraction about its centre.",
     )  # fmt: skip
     rotate: float = param(
-        10.0, min=0.0, max=45.0, step=1.0, label="rotation (degrees)",
+        20.0, min=0.0, max=90.0, step=1.0, label="rotation (degrees)",
         help="Each step shows the picture turned by up to this many degrees.",
     )  # fmt: skip
     tv: float = param(

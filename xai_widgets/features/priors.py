@@ -11,7 +11,7 @@ jitter; Mordvintsev et al. 2015 and Olah et al. 2017 for jitter as transformatio
     blur(x) = x * G_sigma                (separable Gaussian, reflect padding, per channel)
     jitter  = roll x by (dy, dx) ~ U{-j..j}^2 from a seeded torch.Generator
     T(x)    = x sampled at R(a) p / s + (dx, dy)   (random_affine: "transformation robustness"
-              of Olah et al. 2017; s ~ U[1 - scale, 1 + scale], a ~ U[-rotate, rotate] deg,
+              of Olah et al. 2017; s ~ U[1, 1 + scale], a ~ U[-rotate, rotate] deg,
               integer (dx, dy) ~ U{-j..j}^2, bilinear, reflect at the border)
 
 :func:`central_detail` says whether a picture's detail sits in its middle or along its
@@ -82,15 +82,17 @@ def random_shift(gen: torch.Generator, jitter: int) -> tuple[int, int]:
 def random_affine(
     x: torch.Tensor, gen: torch.Generator, jitter: int, scale: float, rotate: float
 ) -> torch.Tensor:
-    """``x`` (N, C, H, W) shifted by up to ``jitter`` px, scaled by 1 +- ``scale`` and rotated
-    by +- ``rotate`` degrees (one random draw for the batch from ``gen``), resampled
-    bilinearly with reflection at the border; ``x`` itself when all three are 0."""
+    """``x`` (N, C, H, W) shifted by up to ``jitter`` px, enlarged by a factor in [1, 1 +
+    ``scale``] about its centre and rotated by +- ``rotate`` degrees (one random draw for the
+    batch from ``gen``), resampled bilinearly with reflection at the border; ``x`` itself
+    when all three are 0. Enlarging only (no shrinking) keeps the border out of view part of
+    the time, so detail that only pays at the border is not rewarded."""
     if not (jitter or scale or rotate):
         return x
     height, width = x.shape[-2:]
     dy, dx = random_shift(gen, jitter)
     u = torch.rand(2, generator=gen, device=gen.device).tolist()
-    s = 1.0 + scale * (2 * u[0] - 1)
+    s = 1.0 + scale * u[0]
     a = math.radians(rotate * (2 * u[1] - 1))
     cos, sin = math.cos(a) / s, math.sin(a) / s
     theta = torch.tensor(

@@ -4,7 +4,7 @@
 rest. Every model trains with label smoothing (Szegedy et al. 2016, eps = 0.1): the target of
 the true class is 1 - eps + eps / K, so a trained model is not saturated (a 2-class model's
 top-1 probability tends to 0.95, not 1.0) and occluding the object visibly moves the
-probability. Seeds: training draws fresh data per epoch from ``seed * 1000 + epoch`` (or, for the
+probability (``counting``, unsaturated without it, trains with eps = 0). Seeds: training draws fresh data per epoch from ``seed * 1000 + epoch`` (or, for the
 fixed faces set, the ``train`` split); held-out accuracy uses ``test_seed`` and the ``test``
 split, which training never sees.
 """
@@ -71,6 +71,9 @@ SPECS: dict[str, Spec] = {
             description="How many circles (0-5)? Label k = number of circles; masks mark them.",
             augment=("flip", "rot90"),
             epochs=8,
+            # Not saturated without smoothing (median top-1 probability 0.63 on held-out
+            # images); with eps = 0.1 the held-out accuracy fell from 0.953 to 0.910.
+            label_smoothing=0.0,
         ),
         Spec(
             name="textures",
