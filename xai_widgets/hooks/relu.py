@@ -29,7 +29,8 @@ class _ModifiedReLU(torch.autograd.Function):
     ``deconvnet``: dR/dx = max(g, 0)               (Zeiler & Fergus 2014, deconvnet)
     ``redirected``: the plain [x > 0] * g, unless that is zero for the whole sample; then g,
     except where x < 0 and g > 0 (Lucid's ``redirected_relu_grad``, for feature
-    visualization: a unit that a flat start leaves dead still gets a gradient that raises it)
+    visualization: a unit that a flat start leaves dead still gets a gradient that raises it;
+    g is the gradient of a loss to minimize, minus the objective)
     """
 
     @staticmethod
