@@ -101,7 +101,7 @@ def test_optimize_whole_layer_init_and_other_size() -> None:
     init = make_input(1, 32)
     first = next(iter(xf.optimize(model, "features.4", 0, steps=4, init=init, **PIXEL)))
     assert torch.equal(first.image, init)
-    with pytest.raises(ValueError, match="init .* needs parametrization='pixel'"):
+    with pytest.raises(ValueError, match=r"init .* needs parametrization='pixel'"):
         xf.optimize(model, "features.4", 0, init=init)
 
 

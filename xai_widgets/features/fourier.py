@@ -91,4 +91,3 @@ class FourierImage:
 
     def parameters(self) -> list[torch.Tensor]:
         return [self.params]
-

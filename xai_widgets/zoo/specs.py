@@ -4,9 +4,10 @@
 rest. Every model trains with label smoothing (Szegedy et al. 2016, eps = 0.1): the target of
 the true class is 1 - eps + eps / K, so a trained model is not saturated (a 2-class model's
 top-1 probability tends to 0.95, not 1.0) and occluding the object visibly moves the
-probability (``counting``, unsaturated without it, trains with eps = 0). Seeds: training draws fresh data per epoch from ``seed * 1000 + epoch`` (or, for the
-fixed faces set, the ``train`` split); held-out accuracy uses ``test_seed`` and the ``test``
-split, which training never sees.
+probability (``counting``, unsaturated without it, trains with eps = 0). Seeds: training
+draws fresh data per epoch from ``seed * 1000 + epoch`` (or, for the fixed faces set, the
+``train`` split); held-out accuracy uses ``test_seed`` and the ``test`` split, which training
+never sees.
 """
 
 from __future__ import annotations

@@ -66,9 +66,7 @@ def evaluate_model(
 
 
 @torch.no_grad()
-def median_confidence(
-    model: nn.Module, images: torch.Tensor, mean_std, batch: int = 256
-) -> float:
+def median_confidence(model: nn.Module, images: torch.Tensor, mean_std, batch: int = 256) -> float:
     """Median over ``images`` of the top-1 softmax probability max_c softmax(f(x))_c: how
     saturated the model is (1.0 means every probability display reads 1.000)."""
     model.eval()
