@@ -133,6 +133,10 @@ def test_class_objective_raises_the_logit_and_checks_the_target() -> None:
         xf.optimize(model, None, objective="class")
     with pytest.raises(ValueError, match="4 classes"):
         xf.optimize(model, None, objective="class", target=4)
+    vgg = make_model("vgg")  # a linear head that takes 32 px only
+    with pytest.raises(RuntimeError) as info:
+        xf.optimize(vgg, None, objective="class", target=0, size=40)
+    assert "give the size the model takes" in "".join(getattr(info.value, "__notes__", []))
 
 
 def test_layer_objective_is_the_whole_layer() -> None:

@@ -143,7 +143,14 @@ def _class_objective(
             f"not {type(target).__name__}"
         )
     with torch.no_grad(), borrowed(model):
-        out = model(start)
+        try:
+            out = model(start)
+        except Exception as error:
+            error.add_note(
+                f"(optimize: objective='class' runs the whole model on a picture of shape "
+                f"{tuple(start.shape)}; give the size the model takes with size=(H, W))"
+            )
+            raise
     if out.dim() != 2:
         raise ValueError(
             f"optimize: objective='class' needs a model that returns (N, classes) logits; "
