@@ -34,6 +34,14 @@ CALLS: dict[str, Callable[[nn.Module, str, str], object]] = {
     "deconvnet": lambda m, layer, conv: xf.deconvnet_reconstruction(m, make_input(), layer, 1),
     "optimize": lambda m, layer, conv: list(xf.optimize(m, layer, 1, steps=3, size=24, jitter=1)),
     "optimize_stopped": lambda m, layer, conv: next(iter(xf.optimize(m, layer, 1, steps=9))),
+    "optimize_pixel": lambda m, layer, conv: list(
+        xf.optimize(m, layer, 1, steps=3, size=24, parametrization="pixel", blur_every=1)
+    ),
+    "optimize_class": lambda m, layer, conv: list(
+        xf.optimize(m, None, objective="class", target=1, steps=3, size=32, blur_every=2)
+    ),
+    "post_activation": lambda m, layer, conv: xf.post_activation(m, make_input(), conv),
+    "top_filters": lambda m, layer, conv: xf.top_filters(m, conv, 3),
     "dream": lambda m, layer, conv: xf.dream(m, make_input(1), layer, octaves=2, steps=2),
 }
 

@@ -26,12 +26,17 @@ def zoo_model(name: str) -> nn.Module:
 
 def strongest_channel(model: nn.Module, layer: str, size: int) -> int:
     """The channel most active on the start image: the hardest one to raise tenfold."""
-    start = next(iter(xf.optimize(model, layer, None, steps=1, size=size)))
+    start = next(iter(xf.optimize(model, layer, None, steps=1, size=size, **PIXEL)))
     return int(xf.activations(model, start.image, layer)[0].mean((1, 2)).argmax())
 
 
 def run(*args, **kwargs) -> list[xf.Step]:
     return list(xf.optimize(*args, **kwargs))
+
+
+# The plain pixel ascent (Erhan et al. 2009) without Olah's transformations: what the tests of
+# the ascent machinery below use (the readable defaults are tested in test_featvis_quality).
+PIXEL = dict(parametrization="pixel", scale=0.0, rotate=0.0, jitter=0)
 
 
 # --- optimize ------------------------------------------------------------------------------
@@ -43,7 +48,7 @@ def run(*args, **kwargs) -> list[xf.Step]:
 def test_optimize_raises_the_objective_tenfold(name: str, layer: str) -> None:
     model = make_model(name)
     channel = strongest_channel(model, layer, 32)
-    steps = run(model, layer, channel, steps=128, size=32, tv=0.01, jitter=1, every=64)
+    steps = run(model, layer, channel, steps=128, size=32, tv=0.01, every=64, **PIXEL)
     assert steps[0].objective > 0.05
     assert steps[-1].objective >= 10 * steps[0].objective
     assert steps[-1].image.shape == (1, 3, 32, 32)
@@ -53,7 +58,7 @@ def test_optimize_raises_the_objective_tenfold_on_a_zoo_model() -> None:
     model = zoo_model("shapes")
     layer = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)][-1]
     channel = strongest_channel(model, layer, 64)
-    steps = run(model, layer, channel, steps=256, size=64, tv=0.01, jitter=1, every=64)
+    steps = run(model, layer, channel, steps=256, size=64, tv=0.01, every=64, **PIXEL)
     assert steps[0].objective > 0
     assert steps[-1].objective >= 10 * steps[0].objective
 
@@ -69,6 +74,7 @@ def test_optimize_is_deterministic_for_a_seed() -> None:
     model = make_model("resnet")
     kwargs = dict(steps=24, size=24, jitter=3, blur_every=4, tv=0.1, every=8)
     a = run(model, "layer1", 2, seed=5, **kwargs)
+    assert a[-1].image.shape == (1, 3, 24, 24)  # the defaults: Fourier picture, transforms
     b = run(model, "layer1", 2, seed=5, **kwargs)
     c = run(model, "layer1", 2, seed=6, **kwargs)
     assert all(torch.equal(p.image, q.image) for p, q in zip(a, b, strict=True))
@@ -78,10 +84,10 @@ def test_optimize_is_deterministic_for_a_seed() -> None:
 
 def test_optimize_priors_act() -> None:
     model = make_model("vgg")
-    plain = run(model, "features.3", 1, steps=48, size=32)[-1].image
-    smooth = run(model, "features.3", 1, steps=48, size=32, tv=1.0)[-1].image
-    small = run(model, "features.3", 1, steps=48, size=32, l2=5.0)[-1].image
-    blurred = run(model, "features.3", 1, steps=48, size=32, blur_every=2)[-1].image
+    plain = run(model, "features.3", 1, steps=48, size=32, **PIXEL)[-1].image
+    smooth = run(model, "features.3", 1, steps=48, size=32, tv=1.0, **PIXEL)[-1].image
+    small = run(model, "features.3", 1, steps=48, size=32, l2=5.0, **PIXEL)[-1].image
+    blurred = run(model, "features.3", 1, steps=48, size=32, blur_every=2, **PIXEL)[-1].image
     assert total_variation(smooth) < total_variation(plain)
     assert total_variation(blurred) < total_variation(plain)
     assert small.norm() < plain.norm()
@@ -93,8 +99,10 @@ def test_optimize_whole_layer_init_and_other_size() -> None:
     assert steps[-1].image.shape == (1, 3, 40, 48)
     assert steps[-1].objective > steps[0].objective
     init = make_input(1, 32)
-    first = next(iter(xf.optimize(model, "features.4", 0, steps=4, init=init)))
+    first = next(iter(xf.optimize(model, "features.4", 0, steps=4, init=init, **PIXEL)))
     assert torch.equal(first.image, init)
+    with pytest.raises(ValueError, match=r"init .* needs parametrization='pixel'"):
+        xf.optimize(model, "features.4", 0, init=init)
 
 
 def test_optimize_borrows_only_while_stepping() -> None:
@@ -125,16 +133,21 @@ def test_optimize_borrows_only_while_stepping() -> None:
 def test_optimize_errors_at_call_time() -> None:
     model = make_model("vgg")
     cases = [
-        (dict(steps=0), ValueError, "steps must be >= 1"),
-        (dict(lr=0.0), ValueError, "lr must be finite and > 0"),
-        (dict(tv=-1.0), ValueError, "tv must be"),
-        (dict(jitter=-2), ValueError, "jitter must be >= 0"),
+        (dict(steps=0), ValueError, "'steps' must be >= 1"),
+        (dict(lr=0.0), ValueError, "'lr' must be >= 0.0001"),
+        (dict(tv=-1.0), ValueError, "'tv' must be >= 0"),
+        (dict(jitter=-2), ValueError, "'jitter' must be >= 0"),
+        (dict(objective="neuron"), ValueError, "'objective' must be one of 'channel'"),
+        (dict(parametrization="cppn"), ValueError, "'fourier', 'pixel'"),
+        (dict(rotate=200.0), ValueError, "'rotate' must be <= 90"),
+        (dict(decorrelate=1), TypeError, "'decorrelate' must be True or False"),
+        (dict(preprocess="imagenet"), TypeError, "card_or_mean_std"),
         (dict(every=0), ValueError, "every must be >= 1"),
         (dict(size=(0, 4)), ValueError, "size must be positive"),
         (dict(size="big"), TypeError, "size must be an int"),
         (dict(channel=16), ValueError, "16 channels"),
-        (dict(init=make_input(2)), ValueError, "one image"),
-        (dict(steps=2.5), TypeError, "steps must be an int"),
+        (dict(init=make_input(2), parametrization="pixel"), ValueError, "one image"),
+        (dict(steps=2.5), TypeError, "'steps' must be an int"),
     ]
     for kwargs, error, message in cases:
         kwargs = {"channel": 0, **kwargs}

@@ -9,7 +9,9 @@ by widgets and ``Explanation.to_image()`` is :func:`render_heatmap`::
 
 Modes (see :func:`value_range`): ``"abs"``, ``"positive"``, ``"signed"`` (diverging, zero in the
 middle), ``"minmax"``. Input conversion, :func:`upsample`, :func:`grid` and PNG I/O live in
-``_imaging`` and are re-exported here; import everything from ``xai_widgets.render``.
+``_imaging`` and are re-exported here, as are the words beside a colour bar from ``_legend``
+(:func:`legend`, :func:`flatness`, :func:`flat_message`, :func:`natural_mode`); import
+everything from ``xai_widgets.render``.
 
 Example::
 
@@ -28,15 +30,21 @@ from matplotlib.colors import Colormap
 from PIL import Image
 
 from ._imaging import as_array, as_size, from_png, grid, image_to_uint8, to_numpy, to_png, upsample
+from ._legend import Flatness, flat_message, flatness, legend, natural_mode
 
 __all__ = [
     "MODES",
+    "Flatness",
     "colorbar",
     "colormap",
     "default_cmap",
+    "flat_message",
+    "flatness",
     "from_png",
     "grid",
     "image_to_uint8",
+    "legend",
+    "natural_mode",
     "normalize",
     "overlay",
     "render_heatmap",

@@ -16,19 +16,30 @@ Example::
     for step, image, objective in xf.optimize(model, "features.3", channel=5, tv=0.05): ...
 """
 
-from .activations import Filters, activations, filters
+from .activations import (
+    Filters,
+    FilterSummary,
+    PostActivation,
+    activations,
+    filters,
+    post_activation,
+    top_filters,
+)
 from .deconv import deconvnet_reconstruction
 from .dream import dream
 from .exemplars import Exemplars, top_activating
-from .optimize import Step, optimize
+from .optimize import FeatVisSettings, Step, optimize
 from .receptive import Geometry, receptive_field, receptive_geometry
 from .space import ActivationSpace, activation_space, plot_activation_space
 
 __all__ = [
     "ActivationSpace",
     "Exemplars",
+    "FeatVisSettings",
+    "FilterSummary",
     "Filters",
     "Geometry",
+    "PostActivation",
     "Step",
     "activation_space",
     "activations",
@@ -37,7 +48,9 @@ __all__ = [
     "filters",
     "optimize",
     "plot_activation_space",
+    "post_activation",
     "receptive_field",
     "receptive_geometry",
     "top_activating",
+    "top_filters",
 ]

@@ -1,33 +1,50 @@
-"""Activation maximization: the input that a channel (or a whole layer) responds to most.
+"""Activation maximization: the input that a channel, a layer or a class responds to most.
 
 Erhan et al. 2009 ("Visualizing higher-layer features of a deep network") find
-x* = argmax_x A(x) by gradient ascent from noise; Yosinski et al. 2015 add image priors (L2
-decay, blurring), Olah et al. 2017 ("Feature Visualization", Distill) total variation and
-jitter. Here, with A the mean activation of ``channel`` of ``layer`` (or of the whole layer
-when ``channel`` is None) and x in the model's input space (a (1, C, H, W) tensor)::
+x* = argmax_x A(x) by gradient ascent; Olah et al. 2017 ("Feature Visualization", Distill)
+make the result readable with three ingredients, all on by default here:
 
-    maximize  J(x) = mean_ij A_c(jitter(x)) - tv * TV(x) - l2 * mean(x^2)
+- a decorrelated Fourier parametrisation of the picture (:mod:`.fourier`): Adam steps on
+  1/f-scaled Fourier coefficients, pixels = sigmoid(irfft2(...)) in (0, 1), then the model's
+  normalization (``preprocess``: a zoo card or a (mean, std) pair; none: the model reads
+  [0, 1] pictures as they are);
+- transformation robustness: every step sees the picture randomly shifted by up to
+  ``jitter`` px, enlarged by up to 1 + ``scale`` and rotated by +- ``rotate`` degrees
+  (:func:`.priors.random_affine`), so patterns that only work at one exact position, or only
+  at the border, do not pay; while it ascends, a ReLU whose plain gradient is zero for the
+  whole picture passes Lucid's "redirected" gradient (``hooks.relu_rule``), so a channel that
+  the flat grey start leaves dead still wakes up;
+- objectives (``objective``): the mean activation of ``channel`` of ``layer`` ("channel"),
+  of the whole layer ("layer"), or the logit of class ``target`` ("class": what the network
+  thinks a triangle looks like, the score before the softmax)::
 
-with Adam (lr ``lr``) from x_0 = ``init_std`` * N(0, 1) (a seeded ``torch.Generator`` on the
-model's device; 0.1 wakes ReLUs that a flat image leaves dead, with zero gradient), blurring x
-with a small Gaussian every ``blur_every`` steps. The forward stops after the layer, so any
-image ``size`` works even when the classifier head only takes one size. The yielded
-``objective`` is the activation term mean_ij A_c(x) of the yielded image (no jitter, no
-priors), so runs with different priors compare. The model is borrowed only while steps run:
-between yields it is the user's, unlocked and unchanged. Deterministic for a seed on CPU
-(CUDA convolutions may differ in the last bits unless cuDNN is set deterministic).
+    maximize  J(x) = A(T(x)) - tv * TV(x) - l2 * mean(x^2),   T random per step
+
+``parametrization="pixel"`` ascends on the model-space pixels from ``init_std`` * N(0, 1)
+(Yosinski et al. 2015's priors: ``tv``, ``l2``, a Gaussian blur every ``blur_every`` steps;
+for the Fourier picture the blur multiplies the spectrum by the Gaussian's transfer
+function). The forward stops after the layer, so any ``size`` works for channel and layer
+objectives. The yielded ``objective`` is A(x) of the yielded picture (no transformation, no
+prior), so runs with different settings compare; the yielded ``image`` is in the model's
+input space. The model is borrowed only while steps run: between yields it is the user's,
+unlocked and unchanged. Randomness comes from one seeded ``torch.Generator``.
+
+The parameters are declared once, in :class:`FeatVisSettings` (a widget derives its
+controls from ``params.declared(FeatVisSettings)``); ``optimize``'s defaults are its.
 
 Example::
 
-    >>> for step, image, objective in optimize(model, "features.3", channel=5, tv=0.05):
+    >>> for step, image, objective in optimize(model, "features.6", channel=5,
+    ...                                        preprocess=zoo.card("shapes")):
     ...     show(image)       # every 16 steps and at the end
+    >>> last = list(optimize(model, None, objective="class", target=0, preprocess=card))[-1]
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any
 
 import torch
 from torch import nn
@@ -35,26 +52,70 @@ from torch import nn
 from ..checks import check_input, check_model
 from ..hooks import borrowed
 from ..layers import input_channels, model_device
-from ._common import (
-    LayerInfo,
-    check_channel,
-    check_float,
-    check_int,
-    model_dtype,
-    probe,
-    run_to,
-)
-from .priors import gaussian_blur, l2_penalty, random_shift, total_variation
+from ..params import check_params, param
+from ._ascent import Picture, Step, ascent
+from ._common import check_channel, check_float, check_int, model_dtype, probe, run_to
 
-__all__ = ["Step", "optimize"]
+__all__ = ["OBJECTIVES", "PARAMETRIZATIONS", "FeatVisSettings", "Step", "optimize"]
+
+OBJECTIVES = ("channel", "layer", "class")
+PARAMETRIZATIONS = ("fourier", "pixel")
 
 
-class Step(NamedTuple):
-    """One yielded state: ``image`` (1, C, H, W) after ``step`` updates, and its objective."""
+@dataclass(frozen=True)
+class FeatVisSettings:
+    """The declared parameters of :func:`optimize`; the widget's controls come from these."""
 
-    step: int
-    image: torch.Tensor
-    objective: float
+    objective: str = param(
+        "channel",
+        choices=OBJECTIVES,
+        help="What the picture should excite: one channel of the layer, the whole layer, or "
+        "the score of one class before the softmax.",
+    )
+    steps: int = param(256, min=1, max=4096, help="Number of gradient ascent steps.")
+    lr: float = param(
+        0.05, min=1e-4, max=1.0, step=0.001, label="learning rate",
+        help="Step size of the Adam optimizer.",
+    )  # fmt: skip
+    parametrization: str = param(
+        "fourier",
+        choices=PARAMETRIZATIONS,
+        help="How the picture is stored while it is optimized: as decorrelated Fourier "
+        "coefficients, which favour smooth natural-looking pictures, or as raw pixels.",
+    )
+    decorrelate: bool = param(
+        True,
+        help="Mix the colour channels with the colour correlation of natural photos (only "
+        "for a Fourier picture with three colour channels).",
+    )
+    jitter: int = param(
+        4, min=0, max=32, label="jitter (px)",
+        help="Each step shows the model the picture shifted by up to this many pixels.",
+    )  # fmt: skip
+    scale: float = param(
+        0.3, min=0.0, max=1.0, step=0.01, label="random zoom",
+        help="Each step shows the picture enlarged by up to this fraction about its centre.",
+    )  # fmt: skip
+    rotate: float = param(
+        20.0, min=0.0, max=90.0, step=1.0, label="rotation (degrees)",
+        help="Each step shows the picture turned by up to this many degrees.",
+    )  # fmt: skip
+    tv: float = param(
+        0.0, min=0.0, max=10.0, step=0.005, label="smoothness (total variation)",
+        help="Penalty on differences between neighbouring pixels; larger means smoother.",
+    )  # fmt: skip
+    l2: float = param(
+        0.0, min=0.0, max=10.0, step=0.005, label="darkness (L2)",
+        help="Penalty on the picture's squared values; larger means closer to the mean grey.",
+    )  # fmt: skip
+    blur_every: int = param(
+        0, min=0, max=64, label="blur every",
+        help="Blur the picture slightly after this many steps (0 never blurs).",
+    )  # fmt: skip
+    seed: int = param(0, min=0, max=2**31 - 1, help="Seed of the random start and moves.")
+
+
+_D = FeatVisSettings
 
 
 def _size(size: object) -> tuple[int, int]:
@@ -73,49 +134,89 @@ def _size(size: object) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-def _objective(acts: torch.Tensor, channel: int | None) -> torch.Tensor:
-    return acts.mean() if channel is None else acts[:, channel].mean()
+def _class_objective(
+    model: nn.Module, start: torch.Tensor, target: object
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    if isinstance(target, bool) or not isinstance(target, int):
+        raise TypeError(
+            "optimize: objective='class' needs target, the class index (an int), "
+            f"not {type(target).__name__}"
+        )
+    with torch.no_grad(), borrowed(model):
+        try:
+            out = model(start)
+        except Exception as error:
+            error.add_note(
+                f"(optimize: objective='class' runs the whole model on a picture of shape "
+                f"{tuple(start.shape)}; give the size the model takes with size=(H, W))"
+            )
+            raise
+    if out.dim() != 2:
+        raise ValueError(
+            f"optimize: objective='class' needs a model that returns (N, classes) logits; "
+            f"it returned shape {tuple(out.shape)} for a picture of shape {tuple(start.shape)}"
+        )
+    if not 0 <= target < out.shape[1]:
+        raise ValueError(
+            f"optimize: target {target} is out of range; the model has {out.shape[1]} classes "
+            f"(0..{out.shape[1] - 1})"
+        )
+    return lambda x: model(x)[:, target].mean()
 
 
 def optimize(
     model: nn.Module,
     layer: str | nn.Module | None,
     channel: int | None = None,
-    steps: int = 256,
-    lr: float = 0.05,
-    tv: float = 0.0,
-    l2: float = 0.0,
-    blur_every: int = 0,
-    jitter: int = 0,
+    steps: int = _D.steps,
+    lr: float = _D.lr,
+    tv: float = _D.tv,
+    l2: float = _D.l2,
+    blur_every: int = _D.blur_every,
+    jitter: int = _D.jitter,
     size: int | tuple[int, int] | None = None,
-    seed: int = 0,
+    seed: int = _D.seed,
     *,
+    objective: str = _D.objective,
+    target: int | None = None,
+    parametrization: str = _D.parametrization,
+    decorrelate: bool = _D.decorrelate,
+    scale: float = _D.scale,
+    rotate: float = _D.rotate,
+    preprocess: Any = None,
     every: int = 16,
     blur_sigma: float = 0.5,
     init: torch.Tensor | None = None,
     init_std: float = 0.1,
 ) -> Iterator[Step]:
-    """Gradient ascent on ``channel`` of ``layer`` (the whole layer if None); a generator of
-    :class:`Step` ``(step, image, objective)`` at step 0, every ``every`` steps and at the end.
+    """Gradient ascent on ``objective``; a generator of :class:`Step` ``(step, image,
+    objective)`` at step 0, every ``every`` steps and at the end (see the module doc).
 
-    ``size``: int or (H, W) of the image (default 64; ``init``'s size when given); ``init``:
-    a (1, C, H, W) start image instead of noise. Stop early by leaving the loop. Arguments are
-    checked when called, before the first ``next``.
+    ``layer``: dotted name or submodule (None: the default layer; ignored for "class");
+    ``channel``: the channel for "channel" (None there means the whole layer); ``target``:
+    the class for "class". ``size``: int or (H, W) of the picture (default 64; ``init``'s size
+    when given); ``init``: a (1, C, H, W) start in the model's input space (pixel
+    parametrization only). Stop early by leaving the loop. Arguments are checked when called,
+    before the first ``next``.
     """
     check_model(model)
     what = "optimize"
-    check_int(steps, "steps", what)
+    settings = dict(
+        objective=objective, steps=steps, lr=lr, parametrization=parametrization,
+        decorrelate=decorrelate, jitter=jitter, scale=scale, rotate=rotate, tv=tv, l2=l2,
+        blur_every=blur_every, seed=seed,
+    )  # fmt: skip
+    check_params(FeatVisSettings, settings, what)
     check_int(every, "every", what)
-    check_int(blur_every, "blur_every", what, 0)
-    check_int(jitter, "jitter", what, 0)
-    check_int(seed, "seed", what, 0)
-    check_float(lr, "lr", what, strict=True)
-    check_float(tv, "tv", what)
-    check_float(l2, "l2", what)
     check_float(blur_sigma, "blur_sigma", what, strict=True)
     check_float(init_std, "init_std", what)
     device, dtype = model_device(model), model_dtype(model)
     if init is not None:
+        if parametrization != "pixel":
+            raise ValueError(
+                "optimize: init (a start picture) needs parametrization='pixel'; the Fourier "
+                "parametrization starts from its own near-grey picture"
+            )
         start = check_input(model, init)
         if start.shape[0] != 1:
             raise ValueError(f"optimize: init must be one image (1, C, H, W), got {start.shape}")
@@ -124,65 +225,20 @@ def optimize(
         height, width = _size(size)
         shape = (1, input_channels(model) or 3, height, width)
         start = torch.zeros(shape, device=device, dtype=dtype)
-    info = probe(model, start, layer, what)
-    if channel is not None:
-        check_channel(info, channel, what)
     gen = torch.Generator(device=device).manual_seed(seed)
-    noise = torch.randn(start.shape, generator=gen, device=device, dtype=dtype)
-    if init is None:
-        start = noise * init_std
-    prior = _Prior(tv, l2, blur_every, blur_sigma, jitter)
-    return _ascent(model, info, channel, start, gen, prior, steps, lr, every)
+    picture = Picture.build(
+        parametrization, start, gen, preprocess, decorrelate, init is not None, init_std
+    )
+    if objective == "class":
+        score = _class_objective(model, picture.image().detach(), target)
+    else:
+        info = probe(model, start, layer, what)
+        unit = None if objective == "layer" else channel
+        if unit is not None:
+            check_channel(info, unit, what)
 
+        def score(x: torch.Tensor) -> torch.Tensor:
+            acts = run_to(model, x, info)
+            return acts.mean() if unit is None else acts[:, unit].mean()
 
-@dataclass(frozen=True)
-class _Prior:
-    tv: float
-    l2: float
-    blur_every: int
-    blur_sigma: float
-    jitter: int
-
-
-def _ascent(
-    model: nn.Module,
-    info: LayerInfo,
-    channel: int | None,
-    start: torch.Tensor,
-    gen: torch.Generator,
-    prior: _Prior,
-    steps: int,
-    lr: float,
-    every: int,
-) -> Iterator[Step]:
-    image = start.detach().clone().requires_grad_(True)
-    adam = torch.optim.Adam([image], lr=lr)
-
-    def value() -> float:
-        with torch.no_grad():
-            return float(_objective(run_to(model, image.detach(), info), channel))
-
-    with borrowed(model):
-        first = value()
-    yield Step(0, image.detach().clone(), first)
-    done = 0
-    while done < steps:
-        with borrowed(model):
-            for _ in range(min(every, steps - done)):
-                dy, dx = random_shift(gen, prior.jitter)
-                seen = torch.roll(image, (dy, dx), (2, 3)) if prior.jitter else image
-                gain = _objective(run_to(model, seen, info), channel)
-                if prior.tv:
-                    gain = gain - prior.tv * total_variation(image)
-                if prior.l2:
-                    gain = gain - prior.l2 * l2_penalty(image)
-                (grad,) = torch.autograd.grad(-gain, image)
-                image.grad = grad
-                adam.step()
-                image.grad = None
-                done += 1
-                if prior.blur_every and done % prior.blur_every == 0:
-                    with torch.no_grad():
-                        image.copy_(gaussian_blur(image, prior.blur_sigma))
-            current = value()
-        yield Step(done, image.detach().clone(), current)
+    return ascent(model, score, picture, gen, settings, every, blur_sigma)

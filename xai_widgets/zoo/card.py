@@ -4,14 +4,15 @@
 A card carries the preprocessing (``mean``, ``std``, ``input_size``, ``channels``), so
 ``data.prepare(image, card)`` builds the model's input and ``data.denormalize(x, card)`` shows
 the picture the user knows. ``dataset`` is a name ``data.dataset`` accepts (with
-``dataset_kwargs``); ``accuracy`` was measured by the training script on ``n_test`` held-out
-images generated with ``test_seed`` (never used in training).
+``dataset_kwargs``); ``accuracy`` and ``median_confidence`` (the median top-1 softmax
+probability, which says how saturated the model is) were measured by the training script
+on ``n_test`` held-out images generated with ``test_seed`` (never used in training).
 
 Example::
 
     >>> c = card("shapes")
     >>> c.classes, c.input_size, round(c.accuracy, 3)
-    (('triangle', 'square'), (64, 64), 0.988)
+    (('triangle', 'square'), (64, 64), 0.981)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class ModelCard:
     std: tuple[float, ...]
     accuracy: float | None
     architecture: str
+    median_confidence: float | None = None  # median top-1 softmax probability, held out
     dataset_kwargs: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     test_seed: int | None = None

@@ -1,9 +1,13 @@
 """How each zoo model is built and trained: one :class:`Spec` per name, the only place.
 
 ``train.py`` reads the recipe, ``load`` the builder; the card written by training records the
-rest. Seeds: training draws fresh data per epoch from ``seed * 1000 + epoch`` (or, for the
-fixed faces set, the ``train`` split); held-out accuracy uses ``test_seed`` and the ``test``
-split, which training never sees.
+rest. Every model trains with label smoothing (Szegedy et al. 2016, eps = 0.1): the target of
+the true class is 1 - eps + eps / K, so a trained model is not saturated (a 2-class model's
+top-1 probability tends to 0.95, not 1.0) and occluding the object visibly moves the
+probability (``counting``, unsaturated without it, trains with eps = 0). Seeds: training
+draws fresh data per epoch from ``seed * 1000 + epoch`` (or, for the fixed faces set, the
+``train`` split); held-out accuracy uses ``test_seed`` and the ``test`` split, which training
+never sees.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Spec:
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
+    label_smoothing: float = 0.1  # cross-entropy targets 1 - eps + eps/K: logits stay finite
     augment: tuple[str, ...] = ("flip",)
     seed: int = 1
     test_seed: int = 20240
@@ -67,6 +72,9 @@ SPECS: dict[str, Spec] = {
             description="How many circles (0-5)? Label k = number of circles; masks mark them.",
             augment=("flip", "rot90"),
             epochs=8,
+            # Not saturated without smoothing (median top-1 probability 0.63 on held-out
+            # images); with eps = 0.1 the held-out accuracy fell from 0.953 to 0.910.
+            label_smoothing=0.0,
         ),
         Spec(
             name="textures",
