@@ -18,6 +18,8 @@ Example::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,10 +27,33 @@ from torch import nn
 from ..checks import check_input, check_model
 from ..hooks import borrowed
 from ..methods.registry import Progress
-from ._common import LayerInfo, check_float, check_int, probe, run_to
+from ..params import check_params, param
+from ._common import LayerInfo, check_int, probe, run_to
 from .priors import random_shift
 
-__all__ = ["dream"]
+__all__ = ["DreamSettings", "dream"]
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    """The declared parameters of :func:`dream`; the widget's controls come from these."""
+
+    octaves: int = param(4, min=1, max=8, help="Number of scales the picture is dreamed at.")
+    octave_scale: float = param(
+        1.4, min=1.01, max=3.0, step=0.01, label="octave scale",
+        help="How much larger each octave is than the one before.",
+    )  # fmt: skip
+    steps: int = param(
+        20, min=1, max=200, label="steps per octave", help="Ascent steps at each scale."
+    )
+    lr: float = param(
+        0.01, min=1e-4, max=1.0, step=0.001, label="learning rate",
+        help="Step size of the ascent (relative to the gradient's mean size).",
+    )  # fmt: skip
+    seed: int = param(0, min=0, max=2**31 - 1, help="Seed of the random shifts.")
+
+
+_D = DreamSettings
 
 
 def _pyramid(base: torch.Tensor, octaves: int, scale: float) -> list[torch.Tensor]:
@@ -57,11 +82,11 @@ def dream(
     model: nn.Module,
     image: torch.Tensor,
     layer: str | nn.Module | None,
-    octaves: int = 4,
-    octave_scale: float = 1.4,
-    steps: int = 20,
-    lr: float = 0.01,
-    seed: int = 0,
+    octaves: int = _D.octaves,
+    octave_scale: float = _D.octave_scale,
+    steps: int = _D.steps,
+    lr: float = _D.lr,
+    seed: int = _D.seed,
     *,
     jitter: int | None = None,
     progress: Progress | None = None,
@@ -75,11 +100,8 @@ def dream(
     """
     check_model(model)
     x = check_input(model, image)
-    check_int(octaves, "octaves", "dream")
-    check_int(steps, "steps", "dream")
-    check_int(seed, "seed", "dream", 0)
-    check_float(octave_scale, "octave_scale", "dream", 1.0, strict=True)
-    check_float(lr, "lr", "dream", strict=True)
+    settings = dict(octaves=octaves, octave_scale=octave_scale, steps=steps, lr=lr, seed=seed)
+    check_params(DreamSettings, settings, "dream")
     if jitter is None:
         jitter = max(1, min(x.shape[-2:]) // 8)
     check_int(jitter, "jitter", "dream", 0)

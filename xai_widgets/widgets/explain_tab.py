@@ -29,12 +29,11 @@ from ..explanation import Explanation
 from ..hooks import borrowed
 from ..layers import default_layer
 from ..methods.registry import get_method, list_methods, method_params
-from ..render import render_heatmap, value_range
+from ..render import flat_message, flatness, legend, render_heatmap, value_range
 from .canvas import Encoded, LayeredCanvas, encode
 from .compare import ComparePanel
 from .controls import MethodToggles, ParamControls, layer_options
 from .engine import Job
-from .legend import flat_message, meaning
 from .panels import OverlayPanel, TopClasses
 from .probe import ProbePanel
 from .selection import Selection
@@ -252,20 +251,23 @@ class ExplainTab(View):
         rgba = render_heatmap(self.heat, None, mode=mode, cmap=cmap, alpha=1.0, clip=clip)
         return encode(rgba)
 
-    def _class_label(self) -> str:
+    def _class(self) -> str | None:
         e = self.explanation
-        cls = e.target[0] if e is not None and e.target else None
-        return html.escape(self.selection.class_name(cls)) if cls is not None else "the class"
+        return self.selection.class_name(e.target[0]) if e is not None and e.target else None
 
     def _meaning(self, mode: str) -> str:
-        return meaning(mode, self._class_label())
+        return html.escape(legend(mode, self._class()))
 
     def _flat_message(self, mode: str) -> str:
         assert self.heat is not None and self.explanation is not None
         e = self.explanation
-        return flat_message(
-            self.heat, mode, get_method(e.method).label, self._class_label(), e.params.get("layer")
-        )
+        shown = np.maximum(self.heat, 0) if mode == "positive" else self.heat
+        state = flatness(shown, reference=float(np.abs(self.heat).max()))
+        text = flat_message(
+            state, get_method(e.method).label, self._class(), e.params.get("layer"),
+            positive_only=mode == "positive",
+        )  # fmt: skip
+        return html.escape(text)
 
     def _show_map(self, e: Explanation, heat: np.ndarray, caption: str) -> None:
         self.explanation, self.heat, self.signed, self.caption = e, heat, e.signed, caption

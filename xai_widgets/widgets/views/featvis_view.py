@@ -6,8 +6,9 @@ values; the preview shows every few steps with the objective (the mean activatio
 a new "Run" or "DeepDream" ends it at the next step. The image lives in the model's input
 space and is shown through the selection's ``preprocess.display`` (its normalization undone).
 
-The sliders' defaults are ``optimize``'s and ``dream``'s own (read from their signatures);
-their ranges are declared once, in :data:`OPTIMIZE_RANGES` and :data:`DREAM_RANGES`.
+The controls are derived from the functions' declared settings
+(:class:`~xai_widgets.features.optimize.FeatVisSettings`, ``DreamSettings``): defaults, ranges
+and help are declared once, next to the functions.
 
 Example::
 
@@ -19,7 +20,6 @@ Example::
 from __future__ import annotations
 
 import html
-import inspect
 import time
 from typing import Any
 
@@ -27,46 +27,32 @@ import ipywidgets as w
 from traitlets import Int, Unicode, observe
 
 from ...features import dream, optimize
+from ...features.dream import DreamSettings
+from ...features.optimize import FeatVisSettings
+from ...params import declared
 from ..canvas import encode
+from ..controls import param_control
 from ..engine import Job
 from .base import STYLE, FeatureView
 from .surface import Surface
 from .tiles import fit_tile, labelled_grid
 
-__all__ = ["DREAM_RANGES", "OPTIMIZE_RANGES", "FeatureVisView"]
+__all__ = ["FeatureVisView"]
 
-# (min, max, step) of each control; the defaults come from the functions' signatures.
-OPTIMIZE_RANGES: dict[str, tuple[float, float, float]] = {
-    "steps": (1, 1024, 1),
-    "lr": (0.001, 0.5, 0.001),
-    "tv": (0.0, 1.0, 0.005),
-    "l2": (0.0, 1.0, 0.005),
-    "blur_every": (0, 32, 1),
-    "jitter": (0, 16, 1),
-}
-DREAM_RANGES: dict[str, tuple[float, float, float]] = {"octaves": (1, 6, 1), "steps": (1, 100, 1)}
 PREVIEW_EVERY = 8
 PREVIEW_PX = 256
 
 
-def _slider(fn: Any, name: str, lo: float, hi: float, step: float, label: str) -> w.Widget:
-    default = inspect.signature(fn).parameters[name].default
-    if isinstance(default, int):
-        slider = w.IntSlider(
-            default, min=int(lo), max=int(hi), step=int(step), description=label, style=STYLE
-        )
-    else:
-        slider = w.FloatSlider(
-            default,
-            min=lo,
-            max=hi,
-            step=step,
-            description=label,
-            style=STYLE,
-            readout_format=".3f",
-        )
-    slider.layout = w.Layout(width="330px")
-    return slider
+def _controls(settings: type, prefix: str) -> dict[str, w.Widget]:
+    """One control per declared setting (see :mod:`xai_widgets.params`), CSS ``xw-fv-...``."""
+    controls = {}
+    for spec in declared(settings):
+        control = param_control(spec)
+        control.add_class(f"xw-fv-{prefix}{spec.name}")
+        control.layout = w.Layout(width="330px")
+        control.style = STYLE
+        controls[spec.name] = control
+    return controls
 
 
 class FeatureVisView(FeatureView):
@@ -96,15 +82,11 @@ class FeatureVisView(FeatureView):
         )
         self.channel_count = w.HTML(layout=w.Layout(width="64px"))
         self.channel_box.add_class("xw-fv-channel")
-        self.whole = w.Checkbox(False, description="whole layer", indent=False)
-        self.whole.add_class("xw-fv-whole")
+        self.params = _controls(FeatVisSettings, "")
+        self.whole = self.params["objective"]  # "layer": the whole layer
+        self.target_box = self._target_control()
         for control in (self.channel_box, self.whole):
             control.observe(self._channel_picked, "value")
-        self.params = {
-            name: _slider(optimize, name, *bounds, name) for name, bounds in OPTIMIZE_RANGES.items()
-        }
-        for name, control in self.params.items():
-            control.add_class(f"xw-fv-{name}")
         self.run_button = w.Button(description="Run", icon="play", button_style="primary")
         self.run_button.add_class("xw-fv-run")
         self.run_button.on_click(lambda _b: self.run())
@@ -114,12 +96,7 @@ class FeatureVisView(FeatureView):
         self.preview = Surface("xw-fv-canvas", PREVIEW_PX, PREVIEW_PX)
         self.caption = w.HTML("Press <b>Run</b> to optimize an image for the chosen channel.")
         self.caption.add_class("xw-fv-caption")
-        self.dream_params = {
-            name: _slider(dream, name, *bounds, f"dream {name}" if name == "steps" else name)
-            for name, bounds in DREAM_RANGES.items()
-        }
-        for name, control in self.dream_params.items():
-            control.add_class(f"xw-fv-dream-{name}")
+        self.dream_params = _controls(DreamSettings, "dream-")
         self.dream_button = w.Button(description="DeepDream", icon="eye", button_style="info")
         self.dream_button.add_class("xw-fv-dream")
         self.dream_button.tooltip = "amplify what the layer sees in the current picture"
@@ -127,18 +104,19 @@ class FeatureVisView(FeatureView):
         self.dream_view = Surface("xw-fv-dream-canvas")
         self.dream_caption = w.HTML()
         objective = w.HBox(
-            [self.channel_box, self.channel_count, self.whole],
+            [self.channel_box, self.channel_count, self.target_box],
             layout=w.Layout(align_items="center"),
         )
         buttons = w.HBox([self.run_button, self.stop_button, self.progress])
         buttons.layout.align_items = "center"
         controls = w.VBox([self.layer_picker, objective, *self.params.values(), buttons])
+        self._show_objective()
         result = w.VBox([self.preview.widget, self.caption], layout=w.Layout(margin="0 0 0 16px"))
         dream_box = w.VBox(
             [
                 w.HTML("<b>DeepDream</b> on the current picture, at the layer above"),
                 w.HBox([self.picker, self.dream_button], layout=w.Layout(align_items="center")),
-                w.HBox(list(self.dream_params.values())),
+                w.VBox(list(self.dream_params.values())),
                 self.dream_view.widget,
                 self.dream_caption,
             ],
@@ -147,19 +125,42 @@ class FeatureVisView(FeatureView):
         return [w.HBox([controls, result]), self.status, self.error, dream_box]
 
     # ------------------------------------------------------------------ state
+    def _target_control(self) -> w.Widget:
+        """The class of the "class" objective: its name when the classes have names."""
+        classes = self.selection.classes
+        if classes:
+            control = w.Dropdown(options=[(c, i) for i, c in enumerate(classes)], value=0)
+        else:
+            control = w.BoundedIntText(0, min=0, max=100_000)
+        control.description, control.style = "class", STYLE
+        control.layout = w.Layout(width="220px")
+        control.add_class("xw-fv-target")
+        return control
+
+    def _show_objective(self) -> None:
+        kind = self.whole.value
+        self.channel_box.layout.display = None if kind == "channel" else "none"
+        self.channel_count.layout.display = None if kind == "channel" else "none"
+        self.target_box.layout.display = None if kind == "class" else "none"
+
     def _channel_picked(self, _change: dict) -> None:
-        if not self._syncing:
-            self.channel = None if self.whole.value else int(self.channel_box.value)
+        self._show_objective()
+        if not self._syncing and self.whole.value != "class":
+            self.channel = None if self.whole.value == "layer" else int(self.channel_box.value)
 
     @observe("channel")
     def _channel_changed(self, change: dict) -> None:
         self._syncing = True  # show the trait in the controls (a bad one is shown as an error)
         try:
-            self.whole.value = change["new"] is None
-            if change["new"] is not None:
+            if change["new"] is None:
+                self.whole.value = "layer"
+            else:
+                if self.whole.value == "layer":
+                    self.whole.value = "channel"
                 self.channel_box.value = min(max(change["new"], 0), self.channel_box.max)
         finally:
             self._syncing = False
+        self._show_objective()
 
     @observe("layer")
     def _layer_changed(self, change: dict) -> None:
@@ -182,8 +183,11 @@ class FeatureVisView(FeatureView):
 
     # ------------------------------------------------------------------ optimize
     def settings(self) -> dict[str, Any]:
-        """The ``optimize`` keyword arguments the sliders give."""
-        return {name: control.value for name, control in self.params.items()}
+        """The ``optimize`` keyword arguments the controls give."""
+        settings = {name: control.value for name, control in self.params.items()}
+        if settings["objective"] == "class":
+            settings["target"] = int(self.target_box.value)
+        return settings
 
     def run(self) -> None:
         """Start (or restart) the optimization with the current settings."""
@@ -207,11 +211,16 @@ class FeatureVisView(FeatureView):
         start = time.perf_counter()
         size = tuple(self.picture.input.shape[1:])
         steps = settings["steps"]
-        target = "whole layer" if channel is None else f"channel {channel}"
-        where = html.escape(layer or "(last spatial layer)")
+        if settings["objective"] == "class":
+            name = self.selection.class_name(settings["target"])
+            target = f"the logit of {html.escape(name)}"
+        else:
+            target = "whole layer" if channel is None else f"channel {channel}"
+        where = html.escape(layer or "(default layer)")
         run = optimize(
-            self.model, layer or None, channel, size=size, every=PREVIEW_EVERY, **settings
-        )
+            self.model, layer or None, channel, size=size, every=PREVIEW_EVERY,
+            preprocess=self._statistics(), **settings,
+        )  # fmt: skip
         try:
             for step, image, objective in run:
                 job.check()
@@ -234,6 +243,11 @@ class FeatureVisView(FeatureView):
         finally:
             run.close()
         job.deliver(self._finished)
+
+    def _statistics(self) -> Any:
+        """The normalization the Fourier picture is built under (None when unknown)."""
+        pre = self.selection.preprocess
+        return pre.spec if pre.kind == "normalize" else None
 
     def _finished(self) -> None:
         self.stop_button.disabled = True
