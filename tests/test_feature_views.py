@@ -60,13 +60,22 @@ def test_grid_is_ranked_by_mean_activation(act_view) -> None:
     act_view.layer = "features.3"
     assert act_view.wait() and act_view.error.value == ""
     x = act_view.picture_input()
-    acts = xf.activations(act_view.model, x, "features.3")[0]
+    acts = xf.post_activation(act_view.model, x, "features.3").maps[0]
     order = ranked(acts.mean((1, 2)))
     assert act_view.shown["order"] == order and act_view.shown["channel"] == order[0]
     assert act_view.shown["layout"].n == 16
-    expected, _ = channel_grid(acts, order, acts.mean((1, 2))[order].tolist())
+    scale = (float(acts.min()), float(acts.max()))  # one scale for all tiles by default
+    expected, _ = channel_grid(acts, order, acts.mean((1, 2))[order].tolist(), scale=scale)
     np.testing.assert_array_equal(act_view.grid.image.array, expected)
     assert "channels 1–16 of 16" in act_view.grid_label.value
+    assert "after features.4 (ReLU)" in act_view.caption.value  # post-activation maps, said
+    bar = act_view.grid_bar
+    assert bar.lo.value == f"<code>{scale[0]:.3g}</code>" and "one scale" in bar.meaning.value
+    act_view.scale_box.value = False  # each tile on its own
+    assert act_view.wait()
+    expected, _ = channel_grid(acts, order, acts.mean((1, 2))[order].tolist())
+    np.testing.assert_array_equal(act_view.grid.image.array, expected)
+    assert "own min" in bar.meaning.value
     labels = dict(act_view.layer_picker.options)
     assert labels["features.3 - Conv2d - 16 x 16 x 16"] == "features.3"
 
@@ -83,7 +92,7 @@ def test_tile_click_selects_the_channel_and_draws_its_map(name: str) -> None:
     channel = order[3]
     assert view.channel == channel and view.shown["channel"] == channel
     x = view.picture_input()
-    heat = xf.activations(view.model, x, LAYER[name])[0, channel]
+    heat = xf.post_activation(view.model, x, LAYER[name]).maps[0, channel]
     mode = "positive" if float(heat.min()) >= 0 else "signed"
     expected = render_heatmap(heat, None, mode=mode, size=(128, 128))
     np.testing.assert_array_equal(view.canvas.heatmap.array, expected)
@@ -103,14 +112,14 @@ def test_image_click_ranks_channels_at_that_place(act_view) -> None:
     i, j = int(90 / 4 * 16 / 32), int(50 / 4 * 16 / 32)
     assert act_view.unit == (i, j) == act_view.shown["unit"]
     x = act_view.picture_input()
-    acts = xf.activations(act_view.model, x, "features.3")[0]
+    acts = xf.post_activation(act_view.model, x, "features.3").maps[0]
     order = ranked(acts[:, i, j])
     assert act_view.shown["order"] == order and act_view.shown["channel"] == order[0]
     assert act_view.canvas.pointer == rf_display(act_view, "features.3", x, (i, j))
-    assert f"activation at unit ({i}, {j})" in act_view.grid_label.value
+    assert f"activation at unit (x, y) = ({j}, {i})" in act_view.grid_label.value
     act_view.selection.index = 2  # a new picture: back to the mean ranking
     assert act_view.wait() and act_view.unit is None
-    acts2 = xf.activations(act_view.model, act_view.picture_input(), "features.3")[0]
+    acts2 = xf.post_activation(act_view.model, act_view.picture_input(), "features.3").maps[0]
     assert act_view.shown["order"] == ranked(acts2.mean((1, 2)))
 
 
@@ -119,7 +128,7 @@ def test_pages_of_64_channels() -> None:
     view = ActivationsView(model, make_input(n=2, size=16), size=64)
     view.layer = "1"
     assert view.wait() and view.shown["layout"].n == 64 and view.prev.disabled
-    acts = xf.activations(model, view.picture_input(), "1")[0]
+    acts = xf.post_activation(model, view.picture_input(), "1").maps[0]
     order = ranked(acts.mean((1, 2)))
     view.next.click()
     assert view.wait() and view.page == 1 and view.shown["layout"].n == 16 and view.next.disabled

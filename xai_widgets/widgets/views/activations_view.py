@@ -14,7 +14,6 @@ Example::
 
 from __future__ import annotations
 
-import html
 import time
 from collections import OrderedDict
 from typing import Any
@@ -23,15 +22,16 @@ import ipywidgets as w
 import numpy as np
 import torch
 from traitlets import Any as AnyTrait
-from traitlets import Int, TraitError, Unicode, observe, validate
+from traitlets import Bool, Int, TraitError, Unicode, observe, validate
 
-from ...features import Exemplars, activations, receptive_geometry
+from ...features import Exemplars, receptive_geometry
+from ...features.activations import post_activation
 from ...render import render_heatmap
 from ..canvas import LayeredCanvas, encode
 from ..engine import Job
+from .activations_text import ChannelPager, describe, scale_words
 from .base import FeatureView
 from .exemplars_panel import ExemplarsPanel
-from .surface import Surface
 from .tiles import channel_grid, resize
 
 __all__ = ["ActivationsView"]
@@ -54,11 +54,13 @@ class ActivationsView(FeatureView):
     channel = Int(None, allow_none=True, help="the chosen channel; None = the top-ranked one")
     unit = AnyTrait(None, help="the clicked unit (i, j) of the layer's map; None = argmax")
     page = Int(0, help="which 64 ranked channels the grid shows")
+    shared_scale = Bool(True, help="one value scale for every tile (else each tile its own)")
 
     def __init__(self, *args: Any, size: int = 256, k: int = 9, **kwargs: Any) -> None:
         self._size, self._k = size, k
         self._acts: OrderedDict[tuple[int, str], torch.Tensor] = OrderedDict()
         self._grid_key: tuple | None = None
+        self._note = ""
         self.shown: dict[str, Any] = {}
         super().__init__(*args, **kwargs)
 
@@ -70,21 +72,12 @@ class ActivationsView(FeatureView):
             round(width * self.scale), round(height * self.scale), "xw-act-canvas"
         )
         self.canvas.on_mouse("down", self._image_clicked)
-        self.grid = Surface("xw-act-grid")
-        self.grid.on_click(self._grid_clicked)
         self.layer_picker = self.layer_picker_widget("xw-act-layer")
         self.caption = w.HTML()
         self.caption.add_class("xw-act-caption")
-        self.grid_label = w.HTML()
-        self.prev = w.Button(description="◀", layout=w.Layout(width="40px"))
-        self.next = w.Button(description="▶", layout=w.Layout(width="40px"))
-        self.prev.add_class("xw-act-prev")
-        self.next.add_class("xw-act-next")
-        self.prev.on_click(lambda _b: setattr(self, "page", max(0, self.page - 1)))
-        self.next.on_click(lambda _b: setattr(self, "page", self.page + 1))
-        by_mean = w.Button(description="Rank by mean", layout=w.Layout(width="120px"))
-        by_mean.add_class("xw-act-by-mean")
-        by_mean.on_click(lambda _b: setattr(self, "unit", None))
+        pager = ChannelPager(self)
+        self.grid, self.grid_bar, self.grid_label = pager.grid, pager.bar, pager.label
+        self.prev, self.next, self.scale_box = pager.prev, pager.next, pager.shared
         self.exemplar_panel = ExemplarsPanel(self, self._k)
         self.exemplar_panel.button.on_click(lambda _b: self.find_exemplars())
         left = w.VBox(
@@ -97,12 +90,7 @@ class ActivationsView(FeatureView):
             ],
             layout=w.Layout(width=f"{max(self.canvas.width, 330)}px"),
         )
-        pager = w.HBox([self.prev, self.grid_label, self.next, by_mean])
-        pager.layout.align_items = "center"
-        right = w.VBox(
-            [pager, self.grid.widget, w.HTML("<i>Click a channel to see its map.</i>")],
-            layout=w.Layout(margin="0 0 0 16px"),
-        )
+        right = pager.widget
         return [w.HBox([left, right]), self.status, self.error, self.exemplar_panel.widget]
 
     @validate("unit")
@@ -124,7 +112,7 @@ class ActivationsView(FeatureView):
         self.show_layer(change["new"])
         self.refresh()
 
-    @observe("channel", "unit", "page")
+    @observe("channel", "unit", "page", "shared_scale")
     def _state_changed(self, _change: dict) -> None:
         self.refresh()
 
@@ -168,10 +156,12 @@ class ActivationsView(FeatureView):
         name = layer or self.default_layer
         key = (index, name)
         if key not in self._acts:
-            self._acts[key] = activations(self.model, x, name or None)[0].float().cpu()
+            post = post_activation(self.model, x, name or None)
+            self._acts[key] = (post.maps[0].float().cpu(), post.note)
             while len(self._acts) > 8:
                 self._acts.popitem(last=False)
-        return name, self._acts[key]
+        acts, self._note = self._acts[key]
+        return name, acts
 
     def ranking(self, acts: torch.Tensor, unit: tuple[int, int] | None) -> torch.Tensor:
         """Channel values the grid is sorted by: the mean over positions, or at ``unit``."""
@@ -195,12 +185,17 @@ class ActivationsView(FeatureView):
         shown = order[0] if channel is None else int(channel)
         if not 0 <= shown < acts.shape[0]:
             raise ValueError(f"channel {shown} is out of range (0..{acts.shape[0] - 1})")
-        key = (index, name, unit, page)
+        shared = self.shared_scale
+        key = (index, name, unit, page, shared)
         grid = None
+        scale = (float(acts.min()), float(acts.max()))
         if key != self._grid_key:
             part = order[page * PAGE : (page + 1) * PAGE]
-            rgba, layout = channel_grid(acts, part, values[part].tolist())
-            grid = (encode(rgba, lossless=True), layout)
+            what = "mean" if unit is None else f"at ({unit[1]}, {unit[0]})"
+            rgba, layout = channel_grid(
+                acts, part, values[part].tolist(), scale=scale if shared else None, what=what
+            )
+            grid = (encode(rgba, lossless=True), layout, scale, shared)
         peak = unit
         if peak is None:
             flat = int(acts[shown].flatten().argmax())
@@ -228,6 +223,7 @@ class ActivationsView(FeatureView):
                 self._grid_key = key
                 self.grid.show(grid[0])
                 self.shown["layout"] = grid[1]
+                self._show_grid_scale(*grid[2:])
             self.shown.update(state)
             self.canvas.show(image=main[0], heatmap=main[1], alpha=0.5)
             self.canvas.show_pointer(self._display_box(box))
@@ -236,6 +232,9 @@ class ActivationsView(FeatureView):
             self.clear_error()
 
         job.deliver(draw)
+
+    def _show_grid_scale(self, scale: tuple[float, float], shared: bool) -> None:
+        self.grid_bar.show(*(scale if shared else (0.0, 1.0)), "inferno", scale_words(shared))
 
     def _render_map(self, index: int, heat: torch.Tensor) -> tuple:
         hw = (self.canvas.height, self.canvas.width)
@@ -263,25 +262,10 @@ class ActivationsView(FeatureView):
 
     def _caption(self, acts: torch.Tensor, ms: float) -> None:
         s = self.shown
-        c, (i, j), order, page = s["channel"], s["unit"], s["order"], s["page"]
-        n = len(order)
-        by = "mean activation" if self.unit is None else f"activation at unit ({i}, {j})"
-        self.grid_label.value = (
-            f"&nbsp;channels {page * PAGE + 1}–{min(n, (page + 1) * PAGE)} of {n}, "
-            f"ranked by {by}&nbsp;"
-        )
-        self.prev.disabled, self.next.disabled = page == 0, page >= s["pages"] - 1
+        self.grid_label.value, self.caption.value = describe(s, acts, self.unit, self._note, PAGE)
+        self.prev.disabled, self.next.disabled = s["page"] == 0, s["page"] >= s["pages"] - 1
         paged = None if s["pages"] > 1 else "none"
         self.prev.layout.display = self.next.layout.display = paged
-        top, left, bottom, right = s["box"]
-        where = "clicked unit" if self.unit is not None else "strongest unit"
-        self.caption.value = (
-            f"<b>channel {c}</b> of <code>{html.escape(s['layer'])}</code> "
-            f"({' × '.join(map(str, s['shape']))}), rank {order.index(c) + 1}<br>"
-            f"{where} ({i}, {j}) = {float(acts[c, i, j]):.3g}; map {float(acts[c].min()):.3g}"
-            f" … {float(acts[c].max()):.3g}<br>receptive field {bottom - top} × {right - left}"
-            f" px ({s['method']}), outlined"
-        )
         self.status.value = f"computed in {ms:.0f} ms"
 
     # ------------------------------------------------------------------ exemplars

@@ -138,16 +138,25 @@ def channel_grid(
     ncols: int = 8,
     cmap: str = "inferno",
     pad: int = 4,
+    scale: tuple[float, float] | None = None,
+    what: str = "mean",
 ) -> tuple[np.ndarray, TileLayout]:
     """The maps ``acts[order]`` of one image's layer output (C, h, w) as labelled tiles:
-    per-channel min-max -> upsample to ``tile`` px -> ``cmap``; label "channel  value"."""
+    normalized -> upsampled to ``tile`` px -> ``cmap``; label "#channel, <what> value".
+
+    ``scale`` = (lo, hi): one value range for every tile (so tiles compare: a weak channel
+    looks weak); None: each tile min-max on its own (a weak channel's pattern shows)."""
     maps = render.to_numpy(acts)[list(order)]
-    normed = np.stack([render.normalize(m, "minmax") for m in maps])
+    if scale is None:
+        normed = np.stack([render.normalize(m, "minmax") for m in maps])
+    else:
+        lo, hi = scale
+        normed = np.clip((maps - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
     coloured = render.colormap(render.upsample(normed, (tile, tile)), cmap)
     if values is None:
-        labels = [f"{c}" for c in order]
+        labels = [f"#{c}" for c in order]
     else:
-        labels = [f"{c}  {v:.3g}" for c, v in zip(order, values, strict=True)]
+        labels = [f"#{c}, {what} {v:.2g}" for c, v in zip(order, values, strict=True)]
     return labelled_grid(list(coloured), labels, ncols, pad)
 
 
