@@ -423,3 +423,25 @@ def test_explorer_from_zoo_brings_its_data_set_and_masks() -> None:
     assert tuple(sel.dataset.shape) == (50, 1, 64, 64) and len(sel.masks) == 4
     assert sel.masks[0].dtype == torch.bool and sel.masks[0].any()
     ex.close()
+
+
+def test_filters_say_what_they_are_and_deep_layers_show_the_strongest() -> None:
+    first = nn.Conv2d(1, 8, 3, padding=1)
+    deep = nn.Conv2d(8, 64, 3, padding=1)
+    model = nn.Sequential(first, nn.ReLU(), deep, nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(64, 3)).eval()  # fmt: skip
+    view = FiltersView(model, torch.rand(2, 1, 16, 16))
+    assert view.wait() and view.error.value == ""
+    assert (
+        "8 filters of 1 input channel" in view.caption.value and "(rgb)" not in view.caption.value
+    )
+    assert view.top_caption.value == "" and view.top_grid.image is None  # 8 kernels: readable
+    view.layer = "2"
+    assert view.wait() and view.error.value == ""
+    assert "64 filters of 8 input channels" in view.caption.value
+    from xai_widgets.features.activations import top_filters
+
+    summary = top_filters(model, "2", 8)
+    assert "The strongest filters" in view.top_caption.value
+    assert f"#{int(summary.indices[0])}," in view.top_caption.value
+    assert view.top_grid.image is not None

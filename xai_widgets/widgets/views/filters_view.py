@@ -18,12 +18,13 @@ import html
 from typing import Any
 
 import ipywidgets as w
+import torch
 from torch import nn
 from traitlets import Int, Unicode, observe
 
 from ...features import Filters, filters
-from ...features.activations import FILTER_MODES
-from ..canvas import encode
+from ...features.activations import FILTER_MODES, top_filters
+from ..canvas import Encoded, encode
 from ..engine import Job
 from .base import STYLE, FeatureView
 from .surface import Surface
@@ -33,6 +34,8 @@ __all__ = ["FiltersView"]
 
 FIT_PX = 640
 MAX_ZOOM = 32
+MANY_KERNELS = 256  # more kernels than this: the strongest filters are shown enlarged too
+TOP_FILTERS = 8
 
 
 def conv_options(model: nn.Module) -> list[tuple[str, str]]:
@@ -101,8 +104,12 @@ class FiltersView(FeatureView):
         self.caption = w.HTML()
         self.caption.add_class("xw-filters-caption")
         scroll = w.Box([self.grid.widget], layout=w.Layout(max_height="640px", overflow="auto"))
+        self.top_grid = Surface("xw-filters-top")
+        self.top_caption = w.HTML()
+        self.top_caption.add_class("xw-filters-top-caption")
         controls = w.HBox([self.layer_picker, self.mode_picker, self.zoom_slider])
-        return [controls, self.caption, scroll, self.status, self.error]
+        strongest = w.VBox([self.top_caption, self.top_grid.widget])
+        return [controls, strongest, self.caption, scroll, self.status, self.error]
 
     @observe("layer", "mode")
     def _layer_changed(self, change: dict) -> None:
@@ -128,23 +135,31 @@ class FiltersView(FeatureView):
     def _refresh(self) -> None:
         self.submit("filters", self._update, "filters")
 
+    def _strongest(self, layer: str) -> tuple[Encoded, str]:
+        """The strongest filters (largest L2 norm) enlarged: each row one filter, its columns
+        the input channels it reads most; for layers with too many kernels to read."""
+        summary = top_filters(self.model, layer, TOP_FILTERS)
+        inputs = summary.input_norms.argsort(dim=1, descending=True)[:, :TOP_FILTERS]
+        weights = torch.stack([w[i] for w, i in zip(summary.weights, inputs, strict=True)])
+        rgba, _ = filter_grid(Filters(summary.layer, "channels", weights), 12)
+        rows = ", ".join(f"#{int(i)}" for i in summary.indices)
+        caption = (
+            f"<b>The strongest filters</b>, enlarged: {html.escape(summary.caption)}. Rows: "
+            f"filters {rows}; columns: the {inputs.shape[1]} input channels each reads most; "
+            "blue < 0 < red."
+        )
+        return encode(rgba, lossless=True), caption
+
     def _update(self, job: Job) -> None:
         layer, mode, zoom = self.layer, self.mode, self.zoom
         f = filters(self.model, layer, mode)
         zoom = zoom or fit_zoom(f)
         rgba, layout = filter_grid(f, zoom)
         encoded = encode(rgba, lossless=True)
-        out, cin, *kernel = f.weights.shape
-        if f.mode == "rgb":
-            zero = "grey = 0" if cin == 3 else "blue < 0 < red"
-            what = f"{out} filters of {cin} input channel{'s' * (cin > 1)}, one patch each; {zero}"
-        elif f.mode == "channels":
-            what = (
-                f"{out} filters (rows) × {cin} input channels (columns), "
-                f"{' × '.join(map(str, kernel))} each; blue < 0 < red, scaled per filter"
-            )
-        else:
-            what = f"norm of each of the {out} × {cin} kernels (rows: filters), dark = small"
+        out, cin = f.weights.shape[:2] if f.mode != "norms" else f.weights.shape
+        zero = "mid-grey = 0, scaled per filter" if f.mode == "rgb" else "blue < 0 < red"
+        what = html.escape(f.caption) + ("" if f.mode == "norms" else f"; {zero}")
+        top = self._strongest(layer) if out * cin > MANY_KERNELS else None
         job.check()
 
         def draw() -> None:
@@ -155,9 +170,9 @@ class FiltersView(FeatureView):
                 self.zoom_slider.value = zoom
             finally:
                 self._quiet = False
-            self.caption.value = (
-                f"<code>{html.escape(f.layer)}</code> ({html.escape(f.mode)}): {what}"
-            )
+            self.caption.value = f"All filters: {what}"
+            self.top_grid.show(top[0] if top else None)
+            self.top_caption.value = top[1] if top else ""
             self.clear_error()
 
         job.deliver(draw)
