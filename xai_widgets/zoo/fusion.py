@@ -74,14 +74,14 @@ class Smooth(nn.Module):
         return f"size={self.size}"
 
 
-def _branch(out: int, dilation: int, dropout: float, relu: bool) -> nn.Sequential:
+def _branch(hidden: int, out: int, dilation: int, dropout: float, relu: bool) -> nn.Sequential:
     layers: list[nn.Module] = [
         Smooth(dilation),
-        nn.Conv2d(1, out, 3, padding=dilation, dilation=dilation),
+        nn.Conv2d(1, hidden, 3, padding=dilation, dilation=dilation),
         nn.ReLU(inplace=True),
-        nn.BatchNorm2d(out),
+        nn.BatchNorm2d(hidden),
         nn.Dropout2d(dropout),
-        nn.Conv2d(out, out, 3, padding=dilation, dilation=dilation),
+        nn.Conv2d(hidden, out, 3, padding=dilation, dilation=dilation),
         nn.BatchNorm2d(out),
     ]
     if relu:
@@ -91,8 +91,9 @@ def _branch(out: int, dilation: int, dropout: float, relu: bool) -> nn.Sequentia
 
 class FusionNet(nn.Module):
     """Per-pixel ice probability (N, 1, H, W) from ``sar`` (N, 1, H, W) and ``mwr``
-    (N, 14, H/16, W/16); ``width`` channels in Scale-0, ``branch_width`` in each dilated
-    branch, ``relu`` puts a ReLU in front of the mixing layer (else linear)."""
+    (N, 14, H/16, W/16); ``width`` channels in Scale-0 (and inside each branch's pair),
+    ``branch_width`` out of each dilated branch; ``relu`` puts a ReLU in front of the mixing
+    layer (else linear)."""
 
     def __init__(
         self,
@@ -114,7 +115,7 @@ class FusionNet(nn.Module):
         ]
         self.scale0 = nn.Sequential(*scale0, *([nn.ReLU()] if relu else []))
         for d in DILATIONS:
-            self.add_module(f"branch{d}", _branch(branch_width, d, dropout, relu))
+            self.add_module(f"branch{d}", _branch(width, branch_width, d, dropout, relu))
         self.upsample = nn.Upsample(scale_factor=MWR_FACTOR, mode="bilinear", align_corners=False)
         self.mix = nn.Conv2d(width + len(DILATIONS) * branch_width + mwr_channels, 1, 1)
         self.sigmoid = nn.Sigmoid()
@@ -144,7 +145,7 @@ def describe_fusion(model: FusionNet) -> str:
     return (
         f"FusionNet (Malmgren-Hansen et al. Fig. 1): sar_norm -> scale0 conv3x3-relu-conv3x3 "
         f"({model.width}); branches on sar_norm, d=2,4,8,16: avg dxd -> conv3x3(dil d)-relu-bn-"
-        f"dropout-conv3x3(dil d)-bn ({model.branch_width}); mwr_norm -> bilinear "
+        f"dropout-conv3x3(dil d)-bn ({model.width}-{model.branch_width}); mwr_norm -> bilinear "
         f"x{MWR_FACTOR}; concat [{groups}] -> {act} -> mix 1x1 conv -> sigmoid; "
         f"{params:,} parameters"
     )

@@ -131,13 +131,13 @@ SPECS.update(
             name="fusion_large",
             build=lambda: FusionNet(width=14, branch_width=28),
             description="Sea ice from SAR + radiometer, 28 per dilated group (Table 1, large).",
-            **_FUSION,
+            **{**_FUSION, "n_train": 384},
         ),
         "fusion_large_relu": Spec(
             name="fusion_large_relu",
             build=lambda: FusionNet(width=14, branch_width=28, relu=True),
             description="fusion_large with a ReLU in front of the mixing layer (dead inputs).",
-            **_FUSION,
+            **{**_FUSION, "n_train": 384},
         ),
     }
 )
