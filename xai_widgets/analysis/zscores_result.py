@@ -10,7 +10,6 @@ Example::
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -96,11 +95,17 @@ class ZScores:
             raise ValueError(f"ZScores.top: k must be an int >= 0 or None, got {k!r}")
         o = self.output_index(output)
         row = self.z[o]
-        alive = [i for i in range(row.numel()) if not math.isnan(float(row[i]))]
-        order = sorted(alive, key=lambda i: (-abs(float(row[i])), i))
+        alive = torch.nonzero(~torch.isnan(row)).flatten()
+        order = alive[torch.sort(-row[alive].abs(), stable=True).indices]
+        order = order[: len(order) if k is None else k].tolist()
+        z, coef, sigma = (
+            row[order].tolist(),
+            self.coef[o, order].tolist(),
+            self.sigma[order].tolist(),
+        )
         return [
-            Ranked(i, self.group_of(i), float(row[i]), float(self.coef[o, i]), float(self.sigma[i]))
-            for i in order[: len(order) if k is None else k]
+            Ranked(i, self.group_of(i), zi, ci, si)
+            for i, zi, ci, si in zip(order, z, coef, sigma, strict=True)
         ]
 
     def grouped(self, output: int | str = 0) -> dict[str, GroupSum]:
