@@ -212,3 +212,22 @@ def test_no_warning_without_dead_inputs():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         xw.zscores(model, x)
+
+
+def test_multi_input_from_columns_lists_and_loaders_agree():
+    torch.manual_seed(0)
+    model = Coarse().eval()
+    gen = torch.Generator().manual_seed(2)
+    image, low = torch.randn(12, 1, 32, 32, generator=gen), torch.randn(12, 4, 2, 2, generator=gen)
+    labels = torch.zeros(12, 32, 32)
+    kwargs = {"groups": [("fine", 3), ("low", 4)], "coarse": {"low": "coarse_in"}}
+    reference = xw.zscores(model, (image, low, labels), batch_size=5, **kwargs)
+    loader = DataLoader(TensorDataset(image, low, labels), batch_size=4)
+    batches = [(image[:7], low[:7]), (image[7:], low[7:])]
+    for data in (loader, batches):
+        other = xw.zscores(model, data, **kwargs)
+        np.testing.assert_allclose(other.z.numpy(), reference.z.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(
+            other.sigma_layer.numpy(), reference.sigma_layer.numpy(), rtol=1e-6
+        )
+        assert other.samples == 12

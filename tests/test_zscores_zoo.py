@@ -15,6 +15,7 @@ import torch
 import xai_widgets as xw
 from helpers import assert_unchanged, prepare_state, snapshot
 from xai_widgets import data, zoo
+from xai_widgets.hooks import observe
 from xai_widgets.zoo.fusion import FusionNet
 
 FUSION = ("fusion_small", "fusion_large", "fusion_large_relu")
@@ -70,7 +71,7 @@ def test_relu_variant_dead_inputs(scenes):
     zero on every pixel of the data (checked directly), none in the linear variant."""
     model = zoo.load("fusion_large_relu")
     seen = []
-    with torch.no_grad(), xw.hooks.observe(model, [("mix", "input", seen.append)]):
+    with torch.no_grad(), observe(model, [("mix", "input", seen.append)]):
         model(*scenes[:2])
     always_zero = tuple(int(i) for i in torch.nonzero(seen[0].amax((0, 2, 3)) <= 0).flatten())
     with warnings.catch_warnings(record=True) as caught:
