@@ -1,9 +1,9 @@
 """Per-channel mean and standard deviation over a stream of batches, in one pass.
 
-Each batch contributes its count, mean and sum of squared deviations (``torch.var_mean`` on the
-batch's own device and dtype); batches are merged with the pairwise update of Chan, Golub &
-LeVeque (1979) in float64, so the result does not depend on the batch size and does not suffer
-the cancellation of a running sum of squares. Population statistics (no degrees-of-freedom
+Each batch contributes its count, mean and sum of squared deviations from its own mean
+(computed on the batch's device, in slices); batches are merged with the pairwise update of
+Chan, Golub & LeVeque (1979) in float64, so the result does not depend on the batch size and
+does not suffer the cancellation of a running sum of squares. Population statistics (no degrees-of-freedom
 correction).
 
 Example::
@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 
 __all__ = ["Moments"]
+
+_SLICE = 1 << 21  # values per slice of the centred pass (8 MB of float32)
 
 
 class Moments:
@@ -43,11 +45,19 @@ class Moments:
             return
         if not x.is_floating_point():
             x = x.float()
-        dims = [d for d in range(x.dim()) if d != self.dim % x.dim()]
+        dim = self.dim % x.dim()
+        dims = [d for d in range(x.dim()) if d != dim]
         n = x.numel() // self.channels
-        var, mean = torch.var_mean(x, dim=dims, correction=0)
         acc = torch.float32 if x.device.type == "mps" else torch.float64
-        mean, m2 = mean.to(acc), var.to(acc) * n
+        mean = x.mean(dims, keepdim=True)
+        m2 = torch.zeros(self.channels, dtype=acc, device=x.device)
+        # centred sums of squares in slices of about _SLICE values: a full-size temporary
+        # costs more than the reduction itself (page faults of a fresh large allocation)
+        step = max(1, _SLICE * x.shape[0] // max(x.numel(), 1)) if dim != 0 else x.shape[0]
+        for start in range(0, x.shape[0], step):
+            part = x[start : start + step] - (mean if dim != 0 else mean[start : start + step])
+            m2 += torch.linalg.vector_norm(part, dim=dims, dtype=acc).square()
+        mean = mean.flatten().to(acc)
         if self._mean is None or self._m2 is None:
             self.count, self._mean, self._m2 = n, mean, m2
             return

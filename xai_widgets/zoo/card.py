@@ -44,7 +44,7 @@ class ModelCard:
     source: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     inputs: tuple[str, ...] = ()  # names of forward's inputs when there are several
-    zscores: dict[str, Any] = field(default_factory=dict)  # layer, groups, coarse (Z-scores)
+    zscores: dict[str, Any] = field(default_factory=dict)  # layer, groups, coarse, modules
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))

@@ -125,6 +125,11 @@ class FusionNet(nn.Module):
         scales = tuple((f"Scale-{d}", self.branch_width) for d in DILATIONS)
         return (("Scale-0", self.width), *scales, ("MWR", self.mwr_channels))
 
+    def group_modules(self) -> dict[str, str]:
+        """The module whose output each group is, at the mixing layer's resolution."""
+        scales = {f"Scale-{d}": f"branch{d}" for d in DILATIONS}
+        return {"Scale-0": "scale0", **scales, "MWR": "upsample"}
+
     def logits(self, sar: torch.Tensor, mwr: torch.Tensor) -> torch.Tensor:
         """The mixing layer's output (the logit of ice), (N, 1, H, W)."""
         sar = self.sar_norm(sar)

@@ -136,8 +136,8 @@ SPECS.update(
         "fusion_large_relu": Spec(
             name="fusion_large_relu",
             build=lambda: FusionNet(width=14, branch_width=28, relu=True),
-            description="fusion_large with a ReLU in front of the mixing layer, trained at a "
-            "4x higher learning rate (the regime where ReLUs die): shows dead inputs.",
+            description="fusion_large with a ReLU in front of the mixing layer (lr 2e-2): "
+            "inputs can die; this training left none dead, three nearly (sigma ~0.01).",
             **{**_FUSION, "n_train": 384, "lr": 2e-2},
         ),
     }

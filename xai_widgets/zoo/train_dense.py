@@ -136,6 +136,7 @@ def train_dense(spec: Spec, out: Path, verbose: bool = True) -> ModelCard:
             "layer": "mix",
             "groups": [[name, size] for name, size in model.groups()],
             "coarse": {"MWR": "mwr_norm"},
+            "modules": model.group_modules(),
         },
     )
     (out / "weights").mkdir(parents=True, exist_ok=True)
