@@ -3,8 +3,8 @@
 Each batch contributes its count, mean and sum of squared deviations from its own mean
 (computed on the batch's device, in slices); batches are merged with the pairwise update of
 Chan, Golub & LeVeque (1979) in float64, so the result does not depend on the batch size and
-does not suffer the cancellation of a running sum of squares. Population statistics (no degrees-of-freedom
-correction).
+does not suffer the cancellation of a running sum of squares. Population statistics (no
+degrees-of-freedom correction).
 
 Example::
 
