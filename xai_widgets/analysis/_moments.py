@@ -51,12 +51,16 @@ class Moments:
         acc = torch.float32 if x.device.type == "mps" else torch.float64
         mean = x.mean(dims, keepdim=True)
         m2 = torch.zeros(self.channels, dtype=acc, device=x.device)
-        # centred sums of squares in slices of about _SLICE values: a full-size temporary
-        # costs more than the reduction itself (page faults of a fresh large allocation)
+        # centred squares in slices of about _SLICE values, in one reused buffer: a fresh
+        # full-size temporary costs more than the reduction itself (page faults)
         step = max(1, _SLICE * x.shape[0] // max(x.numel(), 1)) if dim != 0 else x.shape[0]
+        buffer = torch.empty_like(x[:step])
         for start in range(0, x.shape[0], step):
-            part = x[start : start + step] - (mean if dim != 0 else mean[start : start + step])
-            m2 += torch.linalg.vector_norm(part, dim=dims, dtype=acc).square()
+            part = x[start : start + step]
+            centred = buffer[: part.shape[0]]
+            torch.sub(part, mean if dim != 0 else mean[start : start + step], out=centred)
+            centred.square_()
+            m2 += centred.sum(dims).to(acc)
         mean = mean.flatten().to(acc)
         if self._mean is None or self._m2 is None:
             self.count, self._mean, self._m2 = n, mean, m2
