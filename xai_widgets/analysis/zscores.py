@@ -219,7 +219,8 @@ def zscores(
     if progress is not None and not callable(progress):
         raise TypeError(f"{OWNER}: parameter 'progress' must be callable or None")
     card = _card_defaults(model)
-    from_card = groups is None and coarse is None and "groups" in card
+    own_layer = layer is None or layer == card.get("layer")
+    from_card = groups is None and coarse is None and "groups" in card and own_layer
     if layer is None:
         layer = card.get("layer")
     if from_card:
