@@ -112,3 +112,23 @@ def test_notebook_executes(tmp_path: Path) -> None:
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5
+
+
+@pytest.mark.slow
+def test_training_script_writes_a_dense_card(tmp_path, monkeypatch):
+    """``python -m xai_widgets.zoo.train fusion_small`` end to end on a tiny budget."""
+    import dataclasses
+
+    from xai_widgets.zoo import specs, train
+
+    spec = dataclasses.replace(
+        specs.SPECS["fusion_small"], n_train=4, epochs=1, batch_size=4, n_test=1,
+        dataset_kwargs={"size": 32},
+    )  # fmt: skip
+    monkeypatch.setitem(specs.SPECS, "fusion_small", spec)
+    c = train.train("fusion_small", out=tmp_path, verbose=False)
+    written = zoo.ModelCard.from_json((tmp_path / "cards" / "fusion_small.json").read_text())
+    assert written == c and c.inputs == ("sar", "mwr") and 0 <= c.accuracy <= 1
+    assert c.zscores["coarse"] == {"MWR": "mwr_norm"} and c.zscores["modules"]["MWR"] == "upsample"
+    state = torch.load(tmp_path / "weights" / "fusion_small.pt", weights_only=True)
+    assert state["mwr_norm.mean"].shape == (14,) and float(state["mwr_norm.std"].min()) > 0
