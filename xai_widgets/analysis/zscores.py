@@ -38,143 +38,25 @@ from ..hooks import borrowed, observe, record_shapes
 from ..layers import layer_name, model_device
 from ._batches import input_count, iter_batches
 from ._moments import Moments
+from ._zscores_args import OWNER, check_coarse, check_groups, is_mixing, mixing_error
 from .zscores_result import ZScores
 
 __all__ = ["zscores"]
 
 Progress = Callable[[float], None]
-OWNER = "zscores"
-
-
-def _is_mixing(module: nn.Module) -> bool:
-    if isinstance(module, nn.Linear):
-        return True
-    return (
-        isinstance(module, nn.Conv2d)
-        and tuple(module.kernel_size) == (1, 1)
-        and module.groups == 1
-        and tuple(module.stride) == (1, 1)
-    )
-
-
-def _mixing_error(name: str, module: nn.Module) -> ValueError:
-    return ValueError(
-        f"{OWNER}: parameter 'layer': {name!r} is a {module!r}; the mixing layer must be an "
-        "nn.Linear or a 1x1 nn.Conv2d (stride 1, groups 1)"
-    )
 
 
 def _default_layer(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> str:
     """The last nn.Linear or 1x1 nn.Conv2d to complete in a forward pass of one sample."""
     with borrowed(model), record_shapes(model) as shapes, torch.no_grad():
         model(*(t[:1] for t in inputs))
-    names = [n for n in shapes if _is_mixing(model.get_submodule(n))]
+    names = [n for n in shapes if is_mixing(model.get_submodule(n))]
     if not names:
         raise ValueError(
             f"{OWNER}: the model has no nn.Linear or 1x1 nn.Conv2d layer that runs in its forward "
             "pass; Z-scores need a linear mixing layer (pass layer=...)"
         )
     return names[-1]
-
-
-def _groups(groups: object, inputs: int) -> dict[str, tuple[int, ...]]:
-    """Canonical groups: name -> input indices, covering 0..inputs-1 exactly once."""
-    where = f"{OWNER}: parameter 'groups'"
-    if groups is None:
-        return {"all": tuple(range(inputs))}
-    out: dict[str, tuple[int, ...]] = {}
-    if isinstance(groups, Mapping):
-        for name, idx in groups.items():
-            if isinstance(idx, slice):
-                idx = range(inputs)[idx]
-            if isinstance(idx, torch.Tensor):
-                idx = idx.flatten().tolist()
-            try:
-                values = tuple(int(i) for i in idx)
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"{where}: group {name!r} must list input indices (a list, range, slice or "
-                    f"tensor of ints), not {idx!r}"
-                ) from None
-            out[str(name)] = values
-    elif isinstance(groups, Sequence) and not isinstance(groups, str):
-        start = 0
-        for item in groups:
-            if (
-                not isinstance(item, Sequence)
-                or isinstance(item, str)
-                or len(item) != 2
-                or isinstance(item[1], bool)
-                or not isinstance(item[1], int)
-                or item[1] < 1
-            ):
-                raise TypeError(
-                    f"{where}: a list of groups holds (name, size) pairs with size >= 1 in "
-                    f"concatenation order; got {item!r}"
-                )
-            out[str(item[0])] = tuple(range(start, start + item[1]))
-            start += item[1]
-    else:
-        raise TypeError(
-            f"{where} must be a dict name -> indices or a list of (name, size), not "
-            f"{type(groups).__name__}"
-        )
-    if len(out) != (len(groups) if isinstance(groups, Mapping) else len(list(groups))):
-        raise ValueError(f"{where}: group names must be unique")
-    seen: dict[int, str] = {}
-    for name, idx in out.items():
-        if not idx:
-            raise ValueError(f"{where}: group {name!r} is empty")
-        for i in idx:
-            if not 0 <= i < inputs:
-                raise ValueError(
-                    f"{where}: group {name!r} has index {i}, outside the layer's {inputs} inputs"
-                )
-            if i in seen:
-                raise ValueError(
-                    f"{where}: groups {seen[i]!r} and {name!r} overlap (both hold input {i})"
-                )
-            seen[i] = name
-    if len(seen) != inputs:
-        missing = [i for i in range(inputs) if i not in seen]
-        shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
-        raise ValueError(
-            f"{where}: the groups cover {len(seen)} of the layer's {inputs} inputs; not covered: "
-            f"{shown}"
-        )
-    return out
-
-
-def _coarse(
-    model: nn.Module, coarse: object, groups: dict[str, tuple[int, ...]]
-) -> dict[str, str | Callable]:
-    """Canonical coarse sources: group name -> dotted module name or a callable of the input."""
-    where = f"{OWNER}: parameter 'coarse'"
-    if coarse is None:
-        return {}
-    if not isinstance(coarse, Mapping):
-        raise TypeError(f"{where} must be a dict group name -> module or callable")
-    out: dict[str, str | Callable] = {}
-    for group, source in coarse.items():
-        if group not in groups:
-            raise ValueError(
-                f"{where}: unknown group {group!r}; groups: {', '.join(map(repr, groups))}"
-            )
-        if isinstance(source, (str, nn.Module)):
-            try:
-                out[group] = layer_name(model, source) or ""
-            except ValueError as err:
-                raise ValueError(f"{where}: group {group!r}: {err}") from None
-            if not out[group]:
-                raise ValueError(f"{where}: group {group!r} names no module")
-        elif callable(source):
-            out[group] = source
-        else:
-            raise TypeError(
-                f"{where}: group {group!r} must map to a module, its dotted name or a callable "
-                f"of the model's inputs, not {type(source).__name__}"
-            )
-    return out
 
 
 def _coefficients(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -238,12 +120,12 @@ def zscores(
         if name is None:
             raise ValueError(f"{OWNER}: parameter 'layer' names no module")
     module = model.get_submodule(name)
-    if not _is_mixing(module):
-        raise _mixing_error(name, module)
+    if not is_mixing(module):
+        raise mixing_error(name, module)
     coef, bias = _coefficients(module)
     n_in = coef.shape[1]
-    group_map = _groups(groups, n_in)
-    sources = _coarse(model, coarse, group_map)
+    group_map = check_groups(groups, n_in)
+    sources = check_coarse(model, coarse, group_map)
     at_layer = Moments(n_in, -1 if isinstance(module, nn.Linear) else 1, f"layer {name!r}")
     before = {
         g: Moments(len(group_map[g]), 1, f"{OWNER}: parameter 'coarse': group {g!r} ({src!r})")
