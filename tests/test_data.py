@@ -128,7 +128,7 @@ def test_dataset_by_name_matches_generators():
     a = data.dataset("counting", 10, seed=7, size=32)
     b = data.counting(10, size=32, seed=7)
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
-    assert data.dataset_names() == ["triangles_squares", "counting", "textures", "faces"]
+    assert data.dataset_names() == ["triangles_squares", "counting", "textures", "faces", "sea_ice"]
     with pytest.raises(ValueError, match="triangles_squares"):
         data.dataset("mnist", 10)
 

@@ -7,6 +7,7 @@ Example::
     xw.list_methods(), xw.method_params("occlusion"), xw.spatial_layers(model, x)
 """
 
+from .analysis import ZScores, zscores
 from .api import explain, explain_stream
 from .explanation import Explanation
 from .layers import spatial_layers
@@ -18,6 +19,7 @@ __all__ = [
     "Explanation",
     "Explorer",
     "Forward",
+    "ZScores",
     "data",
     "explain",
     "explain_stream",
@@ -27,6 +29,7 @@ __all__ = [
     "method_params",
     "spatial_layers",
     "zoo",
+    "zscores",
 ]
 
 

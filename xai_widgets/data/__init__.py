@@ -19,6 +19,7 @@ from typing import Any
 
 from .photos import FACE_CLASSES, SAMPLE_NAMES, TEXTURE_CLASSES, faces, sample_images, textures
 from .preprocess import denormalize, normalize, prepare
+from .sea_ice import sea_ice
 from .synthetic import counting, triangles_squares
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "normalize",
     "prepare",
     "sample_images",
+    "sea_ice",
     "textures",
     "triangles_squares",
 ]
@@ -41,6 +43,7 @@ _DATASETS: dict[str, Callable[..., tuple]] = {
     "counting": counting,
     "textures": textures,
     "faces": faces,
+    "sea_ice": sea_ice,  # returns (sar, mwr, labels): two sensors, per-pixel labels
 }
 
 
@@ -70,6 +73,8 @@ def class_names(name: str, **kwargs: Any) -> tuple[str, ...]:
     _lookup(name)
     if name == "triangles_squares":
         return ("triangle", "square")
+    if name == "sea_ice":
+        return ("water", "ice")
     if name == "counting":
         return tuple(str(k) for k in range(int(kwargs.get("max_count", 5)) + 1))
     return TEXTURE_CLASSES if name == "textures" else FACE_CLASSES

@@ -8,7 +8,8 @@ Two guarantees hold for everything in this package:
   model is in eval mode and its parameters do not require grad, so autograd never records or
   computes anything for them: we only ever differentiate with respect to inputs and activations.
 * ``capture``, ``record_shapes``, ``replace_output``, ``relu_rule``, ``record_calls``,
-  ``stop_after`` and ``dense_gradients`` remove every hook they register in ``finally``.
+  ``stop_after``, ``dense_gradients`` and ``observe`` remove every hook they register in
+  ``finally``.
 
 Only forward hooks, forward pre-hooks and tensor-level autograd are used; full module backward
 hooks break on in-place ReLU (torchvision ResNet/VGG), see captum #914 and pytorch-grad-cam #147.
@@ -26,6 +27,7 @@ from .borrow import borrowed, model_lock
 from .calls import Call, Stop, StopForward, record_calls, stop_after
 from .capture import Captured, capture, record_shapes, replace_output, rewrite_outputs
 from .dense import dense_gradients
+from .observe import observe
 from .relu import relu_rule
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "capture",
     "dense_gradients",
     "model_lock",
+    "observe",
     "record_calls",
     "record_shapes",
     "relu_rule",

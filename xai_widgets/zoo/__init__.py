@@ -88,6 +88,7 @@ def load(name: str, device: torch.device | str | None = None) -> nn.Module:
     with path.open("rb") as f:
         state = torch.load(f, map_location=device or "cpu", weights_only=True)
     model.load_state_dict(state)
+    model.zoo_card = card(name)  # read by analysis.zscores (groups, mixing layer)
     return model.to(device or "cpu").eval()
 
 
@@ -97,5 +98,9 @@ def evaluate(name: str, n: int | None = None, seed: int | None = None) -> float:
     from .train import evaluate_model, held_out
 
     _check(name)
+    if SPECS[name].task == "dense":
+        from .train_dense import evaluate_dense
+
+        return evaluate_dense(SPECS[name], load(name), n, seed)
     images, labels = held_out(SPECS[name], n, seed)
     return evaluate_model(load(name), images, labels, card(name))

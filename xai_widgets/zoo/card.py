@@ -45,12 +45,15 @@ class ModelCard:
     description: str = ""
     source: str = ""
     training: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()  # names of forward's inputs when there are several
+    zscores: dict[str, Any] = field(default_factory=dict)  # layer, groups, coarse, modules
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
         object.__setattr__(self, "input_size", tuple(int(s) for s in self.input_size))
         object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
         object.__setattr__(self, "std", tuple(float(s) for s in self.std))
+        object.__setattr__(self, "inputs", tuple(str(s) for s in self.inputs))
 
     @property
     def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:

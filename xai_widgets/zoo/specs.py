@@ -19,6 +19,7 @@ from typing import Any
 from torch import nn
 
 from .architectures import GAPNet, ResNet, VGGNet
+from .fusion import FusionNet
 
 __all__ = ["SPECS", "Spec"]
 
@@ -45,6 +46,7 @@ class Spec:
     seed: int = 1
     test_seed: int = 20240
     n_test: int = 1000
+    task: str = "classify"  # "dense": per-pixel, multi-input (trained by train_dense.py)
 
 
 SPECS: dict[str, Spec] = {
@@ -108,3 +110,43 @@ SPECS: dict[str, Spec] = {
         ),
     )
 }
+
+
+# Sensor fusion (per-pixel ice probability from SAR + radiometer; zoo/fusion.py, train_dense.py).
+_FUSION = dict(
+    dataset="sea_ice",
+    dataset_kwargs={"size": 128},
+    input_size=(128, 128),
+    channels=1,
+    threshold=0.90,
+    task="dense",
+    n_train=512,
+    epochs=3,
+    batch_size=16,
+    lr=5e-3,
+    augment=(),
+    n_test=64,
+)
+SPECS.update(
+    {
+        "fusion_small": Spec(
+            name="fusion_small",
+            build=lambda: FusionNet(width=14, branch_width=14),
+            description="Sea ice from SAR + radiometer (Malmgren-Hansen et al.), 14 per group.",
+            **_FUSION,
+        ),
+        "fusion_large": Spec(
+            name="fusion_large",
+            build=lambda: FusionNet(width=14, branch_width=28),
+            description="Sea ice from SAR + radiometer, 28 per dilated group (Table 1, large).",
+            **{**_FUSION, "n_train": 384},
+        ),
+        "fusion_large_relu": Spec(
+            name="fusion_large_relu",
+            build=lambda: FusionNet(width=14, branch_width=28, relu=True),
+            description="fusion_large with a ReLU in front of the mixing layer (lr 2e-2): "
+            "inputs can die; this training left none dead, three nearly (sigma ~0.01).",
+            **{**_FUSION, "n_train": 384, "lr": 2e-2},
+        ),
+    }
+)

@@ -109,6 +109,10 @@ def train(name: str, out: Path | str | None = None, verbose: bool = True) -> Mod
         raise ValueError(f"unknown zoo model {name!r}; available: {', '.join(SPECS)}")
     spec = SPECS[name]
     out = PACKAGE_DIR if out is None else Path(out)
+    if spec.task == "dense":
+        from .train_dense import train_dense
+
+        return train_dense(spec, out, verbose)
     torch.manual_seed(spec.seed)
     gen = torch.Generator().manual_seed(spec.seed)
     start = time.perf_counter()
