@@ -32,6 +32,7 @@ from .selection import Selection
 from .tabs import register_tab, registered_tabs, unregister_tab
 from .view import View
 from .views import ActivationsView, FeatureView, FeatureVisView, FiltersView
+from .zscores_tab import ZScoresTab
 
 __all__ = [
     "ActivationsView",
@@ -42,6 +43,7 @@ __all__ = [
     "FiltersView",
     "Selection",
     "View",
+    "ZScoresTab",
     "register_tab",
     "registered_tabs",
     "unregister_tab",
