@@ -70,12 +70,15 @@ class Table:
         }
         if method != BASELINE and BASELINE in self.values:
             diff, diff_se, _ = summarize(q - self.values[BASELINE][metric])
-            z = diff / diff_se if diff_se and diff_se > 0 else math.nan
+            if diff_se > 0:
+                z = diff / diff_se
+            else:  # every paired difference equal: a sure verdict unless it is zero
+                z = math.copysign(math.inf, diff) if diff != 0 and not math.isnan(diff) else math.nan
             sign = 1.0 if METRICS[metric].higher_is_better else -1.0
             verdict = "like random"
-            if math.isfinite(z) and sign * z > VERDICT_Z:
+            if not math.isnan(z) and sign * z > VERDICT_Z:
                 verdict = "better"
-            elif math.isfinite(z) and sign * z < -VERDICT_Z:
+            elif not math.isnan(z) and sign * z < -VERDICT_Z:
                 verdict = "worse"
             row.update(diff=diff, diff_se=diff_se, z=z, verdict=verdict)
         return row
