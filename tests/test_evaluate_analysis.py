@@ -235,3 +235,22 @@ def test_verdicts() -> None:
     assert t.stat("bad", "morf")["verdict"] == "worse"
     assert t.stat("bad", "deletion")["verdict"] == "better"  # lower deletion AUC is better
     assert t.stat("good", "deletion")["verdict"] == "like random"
+
+
+def test_benchmark_reuses_heatmaps() -> None:
+    model = make_model("vgg")
+    x = make_input(3)
+    first = ev.benchmark(model, x, ["saliency"], metrics=["morf"], steps=4, fill="zero")
+    assert first.heatmaps["saliency"].shape == (3, 32, 32)
+    calls: list[int] = []
+    handle = model.register_forward_pre_hook(lambda m, a: calls.append(a[0].shape[0]))
+    try:
+        again = ev.benchmark(
+            model, x, ["saliency"], metrics=["morf"], steps=4, fill="zero", heatmaps=first.heatmaps
+        )
+    finally:
+        handle.remove()
+    torch.testing.assert_close(again.values["saliency"]["morf"], first.values["saliency"]["morf"])
+    # no explanation ran: the target forward (3 images), then random and saliency: 3 clean
+    # images and 3 x 4 steps each
+    assert calls == [3, 3, 12, 3, 12]

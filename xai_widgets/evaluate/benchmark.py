@@ -134,13 +134,16 @@ def benchmark(
     tolerance: float = 0.0,
     seed: int = 0,
     batch: int = 50,
+    heatmaps: Mapping[str, torch.Tensor] | None = None,
     progress: Progress | None = None,
 ) -> Table:
     """Evaluate ``methods`` (names, (name, params) pairs, or a mapping name -> params) on
     ``images`` (the model's input, (N, C, H, W)) with ``metrics`` (default: morf, deletion,
     insertion, plus pointing_game, relevance_mass, relevance_rank when ``masks`` (N, H, W)
-    bool are given). ``batch`` images are explained at once; ``progress`` gets the fraction
-    done and may raise to cancel. Everything is checked before any work."""
+    bool are given). ``batch`` images are explained at once; ``heatmaps`` (method key ->
+    (N, H, W), e.g. a previous table's ``Table.heatmaps``) reuses maps instead of explaining
+    again; ``progress`` gets the fraction done and may raise to cancel. Everything is checked
+    before any work."""
     settings = dict(fill=fill, patch=patch, steps=steps, rank=rank, tolerance=tolerance, seed=seed)
     check_params(BenchmarkSettings, settings, "benchmark")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
@@ -171,6 +174,14 @@ def benchmark(
         with borrowed(model), torch.no_grad():
             spec.bind(torch.cat([model(x[i : i + batch]) for i in range(0, n, batch)]))
     baseline = random_heatmap(x, seed)
+    given = dict(heatmaps or {})
+    for key, value in given.items():
+        if value.shape != (n, h, w):
+            raise ValueError(
+                f"benchmark: parameter 'heatmaps' has shape {tuple(value.shape)} for {key!r}; "
+                f"expected ({n}, {h}, {w})"
+            )
+    kept: dict[str, list[torch.Tensor]] = {key: [] for key, _, _ in chosen}
     keys = [BASELINE] + [key for key, _, _ in chosen]
     values: dict[str, dict[str, list[torch.Tensor]]] = {k: {q: [] for q in wanted} for k in keys}
     scorers = {q: _scorer(q, settings) for q in wanted}
@@ -189,8 +200,12 @@ def benchmark(
         for key, name, params in [(BASELINE, "", {}), *chosen]:
             if key == BASELINE:
                 heat = baseline[part]
+            elif key in given:
+                heat = given[key][part].to(x.device, x.dtype)
             else:
                 heat = explain(model, xb, name, target=tb, progress=step, **params).heatmap
+            if key != BASELINE:
+                kept[key].append(heat.detach().cpu())
             done += 1
             step(0.0)
             for q in wanted:
@@ -202,4 +217,5 @@ def benchmark(
     for key, name, _params in chosen:
         extra = key[len(name) :]
         labels[key] = method_label(name) + (f" {extra}" if extra else "")
-    return Table(keys, wanted, table_values, labels, settings)
+    maps = {key: torch.cat(v) for key, v in kept.items()}
+    return Table(keys, wanted, table_values, labels, settings, maps)

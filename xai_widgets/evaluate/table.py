@@ -44,13 +44,15 @@ def summarize(values: torch.Tensor) -> tuple[float, float, int]:
 @dataclass(frozen=True)
 class Table:
     """Benchmark results: ``values[method][metric]`` (N,) per image (NaN: undefined, e.g. an
-    empty mask); ``labels`` the methods' display names; ``settings`` what the curves used."""
+    empty mask); ``labels`` the methods' display names; ``settings`` what the curves used;
+    ``heatmaps`` each method's (N, H, W) maps on the CPU (to reuse with another fill)."""
 
     methods: list[str]
     metrics: list[str]
     values: dict[str, dict[str, torch.Tensor]]
     labels: dict[str, str] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    heatmaps: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     def stat(self, method: str, metric: str) -> dict:
         """One cell: mean, se, n, and the paired difference to random (diff, diff_se, z)."""
@@ -73,7 +75,8 @@ class Table:
             if diff_se > 0:
                 z = diff / diff_se
             else:  # every paired difference equal: a sure verdict unless it is zero
-                z = math.copysign(math.inf, diff) if diff != 0 and not math.isnan(diff) else math.nan
+                sure = diff != 0 and not math.isnan(diff)
+                z = math.copysign(math.inf, diff) if sure else math.nan
             sign = 1.0 if METRICS[metric].higher_is_better else -1.0
             verdict = "like random"
             if not math.isnan(z) and sign * z > VERDICT_Z:
