@@ -79,11 +79,11 @@ def run(name: str, n: int, steps: int) -> None:
     flips = []
     for m in first.methods[1:]:
         for q in CURVES:
-            verdicts = {f: tables[f].stat(m, q)["verdict"] for f in FILLS}
-            if len(set(verdicts.values())) > 1:
-                said = ", ".join(f"{v} with {f}" for f, v in verdicts.items())
-                flips.append(f"{first.labels[m]} / {ev.METRICS[q].label}: {said}")
-    print("\nVerdicts that flip with the fill: " + ("; ".join(flips) if flips else "none") + ".")
+            verdicts = [tables[f].stat(m, q)["verdict"] for f in FILLS]
+            if len(set(verdicts)) > 1:
+                said = ", ".join(f"{v} with {f}" for f, v in zip(FILLS, verdicts, strict=True))
+                flips.append(f"- {first.labels[m]}, {ev.METRICS[q].label}: {said}")
+    print("\nVerdicts that flip with the fill:" + ("\n" + "\n".join(flips) if flips else " none"))
 
 
 def main() -> None:
