@@ -21,6 +21,7 @@ __all__ = [
     "Forward",
     "ZScores",
     "data",
+    "evaluate",
     "explain",
     "explain_stream",
     "features",
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 
-_LAZY = {"data", "zoo", "features", "widgets"}
+_LAZY = {"data", "zoo", "features", "widgets", "evaluate"}
 
 
 def __getattr__(name: str):

@@ -36,6 +36,7 @@ from .zscores_tab import ZScoresTab
 
 __all__ = [
     "ActivationsView",
+    "EvaluateTab",
     "ExplainTab",
     "Explorer",
     "FeatureView",
