@@ -23,6 +23,8 @@ from .hooks import borrowed
 from .layers import resolve_spatial_layer
 from .methods.forward import Forward
 from .methods.registry import Method, Progress, get_method, method_params
+from .notes import collecting
+from .outputs import OutputSpec
 from .params import check_params
 from .targets import Target, TargetSpec
 
@@ -49,6 +51,7 @@ def explain_stream(
     method: str,
     *,
     target: TargetSpec = None,
+    output: OutputSpec = None,
     progress: Progress | None = None,
     cache: Forward | None = None,
     **params: Any,
@@ -64,32 +67,24 @@ def explain_stream(
             print(f"{e.fraction:.0%}", e.heatmap.shape)
     """
     model = check_model(model)
+    given = x
     x = check_input(model, x)
-    spec = Target.from_spec(target, x.shape[0])
+    spec = Target.from_spec(target, x.shape[0], output)
     instance = build_method(model, x, method, params)
     size = (x.shape[2], x.shape[3])
     parts = instance.stream(model, x, spec, progress=progress, cache=cache)
+    notes: dict[str, Any] = {}
     try:
         while True:
-            with borrowed(model):
+            with borrowed(model), collecting(notes):
                 item = next(parts, None)
                 if item is None:
                     return
                 attribution = item[0].detach()
                 heatmap = instance.heatmap(attribution, size).detach()
-            yield Explanation(
-                attribution=attribution,
-                heatmap=heatmap,
-                method=method,
-                params=instance.params(),
-                target=spec.spec(),
-                scores=spec.clean_scores,
-                inputs=x,
-                signed=instance.signed,
-                fraction=float(item[1]),
-            )
+            yield _result(instance, spec, given, x, attribution, heatmap, notes, item[1])
     finally:
-        with borrowed(model):
+        with borrowed(model), collecting(notes):
             parts.close()  # a stream left early ends inside the borrow
 
 
@@ -99,6 +94,7 @@ def explain(
     method: str,
     *,
     target: TargetSpec = None,
+    output: OutputSpec = None,
     progress: Progress | None = None,
     cache: Forward | None = None,
     **params: Any,
@@ -106,32 +102,57 @@ def explain(
     """Explain ``model``'s output for ``x`` with a registered method.
 
     Args:
-        model: a ``torch.nn.Module`` classifier returning (N, classes) scores. It is left
-            exactly as it was (weights, buffers, training flags, requires_grad, .grad, hooks),
-            also when something raises.
-        x: float tensor (N, C, H, W) or (C, H, W), any device (moved to the model's).
+        model: a ``torch.nn.Module`` classifier returning (N, classes) scores (or a tuple,
+            dict or object holding them, see ``output``). It is left exactly as it was
+            (weights, buffers, training flags, requires_grad, .grad, hooks), also when
+            something raises.
+        x: float tensor (N, C, H, W) or (C, H, W), any device and floating dtype (moved to the
+            model's device and cast to its dtype; the results come back in ``x``'s dtype).
         method: a name from :func:`list_methods`.
-        target: None (each sample's predicted class), an int, one int per sample, or a
-            callable mapping the output (N, K) to (N,) scores; scores are logits unless the
-            callable says otherwise.
+        target: None (each sample's predicted class), an integer (int, numpy or 0-d tensor),
+            one per sample (a list, 1-D array or tensor), or a callable mapping the logits
+            (N, K) to (N,) scores; scores are logits unless the callable says otherwise.
+        output: where the logits are in what the model returns: None (a tensor; the first
+            item of a tuple/list; ``"logits"`` of a dict; ``.logits`` of an object), an index,
+            a key/attribute name or a callable (:func:`~xai_widgets.outputs.select_logits`).
         progress: called with the fraction done between batches; may raise to cancel.
         cache: a shared :class:`~xai_widgets.methods.Forward` of this same input to reuse.
         **params: the method's parameters (see :func:`method_params`).
     """
     model = check_model(model)
+    given = x
     x = check_input(model, x)
-    spec = Target.from_spec(target, x.shape[0])
+    spec = Target.from_spec(target, x.shape[0], output)
     instance = build_method(model, x, method, params)
-    with borrowed(model):
+    with borrowed(model), collecting() as notes:
         attribution = instance(model, x, spec, progress=progress, cache=cache).detach()
         heatmap = instance.heatmap(attribution, (x.shape[2], x.shape[3])).detach()
+    return _result(instance, spec, given, x, attribution, heatmap, notes, 1.0)
+
+
+def _result(
+    instance: Method,
+    spec: Target,
+    given: torch.Tensor,
+    x: torch.Tensor,
+    attribution: torch.Tensor,
+    heatmap: torch.Tensor,
+    notes: dict[str, Any],
+    fraction: float,
+) -> Explanation:
+    """The Explanation, its tensors in the dtype of the input the caller gave (a float64 or
+    bfloat16 model computes in its own dtype; the caller gets what it passed in)."""
+    dtype = given.dtype if isinstance(given, torch.Tensor) else x.dtype
+    scores = spec.clean_scores
     return Explanation(
-        attribution=attribution,
-        heatmap=heatmap,
-        method=method,
+        attribution=attribution.to(dtype),
+        heatmap=heatmap.to(dtype),
+        method=instance.name,
         params=instance.params(),
         target=spec.spec(),
-        scores=spec.clean_scores,
-        inputs=x,
+        scores=None if scores is None else scores.to(dtype),
+        inputs=x.to(dtype),
         signed=instance.signed,
+        fraction=float(fraction),
+        notes=dict(notes),
     )

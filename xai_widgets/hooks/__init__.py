@@ -23,14 +23,15 @@ Example::
 from __future__ import annotations
 
 from .borrow import borrowed, model_lock
-from .calls import Call, Stop, StopForward, record_calls, stop_after
+from .calls import Call, Stop, StopForward, record_calls, stop_after, watch_calls
 from .capture import Captured, capture, record_shapes, replace_output, rewrite_outputs
 from .dense import dense_gradients
-from .relu import relu_rule
+from .relu import ReluReach, relu_rule
 
 __all__ = [
     "Call",
     "Captured",
+    "ReluReach",
     "Stop",
     "StopForward",
     "borrowed",
@@ -43,4 +44,5 @@ __all__ = [
     "replace_output",
     "rewrite_outputs",
     "stop_after",
+    "watch_calls",
 ]
