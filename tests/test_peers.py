@@ -1,10 +1,10 @@
 """Our methods against the peer libraries users trust: Captum and pytorch-grad-cam.
 
 Per-sample Pearson correlation >= 0.99 (Score-CAM >= 0.95) on fixture models with in-place
-ReLU, BatchNorm and residual blocks. The functional net's F.relu is an nn.ReLU module in the
-peers' copy, since the peers' guided backprop / deconvnet reach modules only. The peers run on a deep copy with ``inplace=False`` ReLUs
+ReLU, BatchNorm and residual blocks. The peers run on a deep copy with ``inplace=False`` ReLUs
 (the same function; the peers' module hooks break on in-place ReLU, captum #914, grad-cam #147),
-ours on the original model with its in-place ReLUs.
+ours on the original model with its in-place ReLUs. The functional net's F.relu is an nn.ReLU
+module in the peers' copy, since the peers' guided backprop / deconvnet reach modules only.
 """
 
 from __future__ import annotations

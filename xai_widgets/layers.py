@@ -193,7 +193,9 @@ def default_layer(model: nn.Module, x: torch.Tensor) -> str:
     * comes before the class-score maps: a layer with as many channels as the model has
       classes, after which no layer with a weight matrix (convolution, linear) runs, holds the
       class scores themselves (SqueezeNet's ``classifier.1``); it and everything after it are
-      the head, not features.
+      the head, not features;
+    * does something: a module that returns its input itself (``Dropout`` in eval,
+      ``Identity``) names the same tensor as the layer before it, which is preferred.
 
     Falls back to the last non-pooling spatial layer, then to the last spatial layer.
     ValueError when the model has no spatial layer for this input."""
@@ -207,7 +209,8 @@ def default_layer(model: nn.Module, x: torch.Tensor) -> str:
     plain = [n for n in layers if not _ends_in_pooling(model.get_submodule(n))]
     head = run.head_start()
     features = [n for n in plain if head is None or run.order.index(n) < head]
-    return (features or plain or layers)[-1]
+    acting = [n for n in features if n not in run.passthrough]
+    return (acting or features or plain or layers)[-1]
 
 
 def last_spatial_layer(model: nn.Module, x: torch.Tensor) -> str:
@@ -241,7 +244,8 @@ class DryRun:
     module run twice keeps its last); ``axes``: {name: layout of a 4-D output or None};
     ``order``: every completed named module, in order; ``mixing``: leaf modules with a weight
     of two or more dimensions (convolution, linear); ``classes``: the number of logits (None
-    when the output has no recognisable logits tensor).
+    when the output has no recognisable logits tensor); ``passthrough``: modules that returned
+    their input itself (``Identity``, ``Dropout`` in eval).
     """
 
     shapes: list[tuple[str, tuple[int, ...]]]
@@ -249,6 +253,7 @@ class DryRun:
     order: list[str]
     mixing: frozenset[str]
     classes: int | None
+    passthrough: frozenset[str] = frozenset()
 
     @property
     def spatial(self) -> list[tuple[str, tuple[int, ...]]]:
@@ -284,13 +289,18 @@ def _dry_run(model: nn.Module, x: torch.Tensor) -> DryRun:
         order: list[str] = []
         shapes: dict[str, tuple[int, ...]] = {}
         result: list[object] = []
+        passthrough: set[str] = set()
 
-        def seen(name: str, module: nn.Module, inputs: tuple, output: object) -> None:
-            tracker.observe(name, module, inputs, output)
+        def seen(
+            name: str, module: nn.Module, inputs: tuple, versions: tuple, output: object
+        ) -> None:
+            tracker.observe(name, module, inputs, versions, output)
             if not name:
                 result.append(output)
                 return
             order.append(name)
+            if any(output is t and t._version == v for t, v in zip(inputs, versions)):
+                passthrough.add(name)  # its input itself, unchanged (not an in-place op)
             if isinstance(output, torch.Tensor):
                 shapes.pop(name, None)
                 shapes[name] = tuple(output.shape)
@@ -310,7 +320,14 @@ def _dry_run(model: nn.Module, x: torch.Tensor) -> DryRun:
                 classes = int(logits.shape[1])
         except ValueError:
             pass
-        return DryRun(list(shapes.items()), dict(tracker.axes), order, mixing, classes)
+        return DryRun(
+            list(shapes.items()),
+            dict(tracker.axes),
+            order,
+            mixing,
+            classes,
+            frozenset(passthrough),
+        )
 
     key = ("dry_run", tuple(sample.shape[1:]), sample.dtype, sample.device)
     return model_memo(model, key, dry_forward)

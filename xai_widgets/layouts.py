@@ -97,7 +97,9 @@ class LayoutTracker:
         found = self._known.get(id(t))
         return found[1] if found is not None and found[0] is t else None
 
-    def observe(self, name: str, module: nn.Module, inputs: tuple, output: object) -> None:
+    def observe(
+        self, name: str, module: nn.Module, inputs: tuple, _versions: tuple, output: object
+    ) -> None:
         if not isinstance(output, torch.Tensor) or output.dim() != 4:
             if name:
                 self.axes[name] = None

@@ -77,21 +77,25 @@ def record_calls(model: nn.Module) -> Iterator[list[Call]]:
 
 @contextmanager
 def watch_calls(
-    model: nn.Module, callback: Callable[[str, nn.Module, tuple[torch.Tensor, ...], object], None]
+    model: nn.Module,
+    callback: Callable[[str, nn.Module, tuple[torch.Tensor, ...], tuple[int, ...], object], None],
 ) -> Iterator[None]:
-    """Call ``callback(name, module, tensor inputs, output)`` as each module call completes
-    (the root too, named ""), inside the forward pass, so the callback sees the tensors before
-    any later in-place op changes them. Nothing is kept after the call."""
-    open_calls: dict[int, list[tuple[torch.Tensor, ...]]] = {}
+    """Call ``callback(name, module, tensor inputs, their _version at call time, output)`` as
+    each module call completes (the root too, named ""), inside the forward pass, so the
+    callback sees the tensors before any later in-place op changes them. Nothing is kept after
+    the call."""
+    open_calls: dict[int, list[tuple[tuple[torch.Tensor, ...], tuple[int, ...]]]] = {}
     handles = []
 
     def pre(module: nn.Module, args: tuple) -> None:
         tensors = tuple(a for a in args if isinstance(a, torch.Tensor))
-        open_calls.setdefault(id(module), []).append(tensors)
+        versions = tuple(t._version for t in tensors)
+        open_calls.setdefault(id(module), []).append((tensors, versions))
 
     def make_post(name: str) -> Callable:
         def post(module: nn.Module, _args: tuple, output: object) -> None:
-            callback(name, module, open_calls[id(module)].pop(), output)
+            tensors, versions = open_calls[id(module)].pop()
+            callback(name, module, tensors, versions, output)
 
         return post
 

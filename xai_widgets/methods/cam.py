@@ -194,10 +194,7 @@ class ScoreCAM(ChannelCAM):
     batch_size: int = param(32, min=1, max=1024, step=1, help="masked inputs per forward")
 
     def channel_weights(self, run: LayerRun) -> torch.Tensor:
-        weights = None
-        for weights, _fraction in self.partial_weights(run):
-            pass
-        assert weights is not None
+        *_, (weights, _fraction) = self.partial_weights(run)
         return weights
 
     def partial_weights(self, run: LayerRun) -> Iterator[tuple[torch.Tensor, float]]:

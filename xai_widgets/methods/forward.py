@@ -122,6 +122,11 @@ class Forward:
 
     def grad(self, score: torch.Tensor, wrt: torch.Tensor) -> torch.Tensor:
         """d score / d wrt, keeping the graph when this forward is shared."""
+        if not score.requires_grad:
+            raise ValueError(
+                "the explained score does not depend on the input or layer (it has no "
+                "gradient); the model's output or output= must give logits computed from x"
+            )
         (g,) = torch.autograd.grad(score, wrt, retain_graph=self.shared)
         return g
 
