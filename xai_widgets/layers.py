@@ -299,7 +299,7 @@ def _dry_run(model: nn.Module, x: torch.Tensor) -> DryRun:
                 result.append(output)
                 return
             order.append(name)
-            if any(output is t and t._version == v for t, v in zip(inputs, versions)):
+            if any(output is t and t._version == v for t, v in zip(inputs, versions, strict=True)):
                 passthrough.add(name)  # its input itself, unchanged (not an in-place op)
             if isinstance(output, torch.Tensor):
                 shapes.pop(name, None)
