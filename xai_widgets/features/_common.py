@@ -17,16 +17,16 @@ import torch
 from torch import nn
 
 from ..checks import check_input
-from ..hooks import StopForward, borrowed, capture, stop_after
+from ..hooks import StopForward, borrowed, capture, stop_after, watch_calls
 from ..layers import (
     default_layer,
     is_spatial,
     layer_name,
     model_dtype,
     model_memo,
-    nchw_perms,
     not_spatial_error,
 )
+from ..layouts import NCHW, LayoutTracker, nchw_perm, nchw_shape
 from ..methods.batching import chunk_size, chunks
 
 __all__ = [
@@ -97,8 +97,13 @@ def probe(model: nn.Module, x: torch.Tensor, layer: object, what: str) -> LayerI
 
 def _probe(model: nn.Module, x: torch.Tensor, name: str, what: str) -> LayerInfo:
     sample = x[:1].detach()
-    perms = nchw_perms(model, sample, [name])
-    with borrowed(model), capture(model, [name], permute=perms) as cap, torch.no_grad():
+    tracker = LayoutTracker(sample)  # the layout from this forward, which may stop early
+    with (
+        borrowed(model),
+        watch_calls(model, tracker.observe),
+        capture(model, [name]) as cap,
+        torch.no_grad(),
+    ):
         try:
             model(sample)
         except Exception as error:
@@ -114,10 +119,11 @@ def _probe(model: nn.Module, x: torch.Tensor, name: str, what: str) -> LayerInfo
             f"{what}: layer {name!r} did not run in the forward pass; choose a layer that the "
             "model's forward uses"
         )
-    shape = tuple(cap.outputs[name].shape)
+    axes = tracker.axes.get(name)
+    perm = nchw_perm(axes) if axes not in (None, NCHW) else None
+    shape = nchw_shape(tuple(cap.outputs[name].shape), axes)
     if not is_spatial(shape):
-        raise not_spatial_error(what, name, shape)
-    perm = perms.get(name)
+        raise not_spatial_error(what, name, tuple(cap.outputs[name].shape))
     return LayerInfo(name, shape[1:], cap.calls[name], perm)  # type: ignore[arg-type]
 
 
