@@ -13,15 +13,13 @@ from __future__ import annotations
 import difflib
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TypeVar
 
 import torch
 from torch import nn
 
-from .hooks import borrowed, watch_calls
-from .layouts import NCHW, Axes, LayoutTracker, nchw_perm, nchw_shape
-from .outputs import select_logits
+from .dryrun import DryRun, dry_run, is_spatial
+from .layouts import NCHW, nchw_perm
 
 __all__ = [
     "default_layer",
@@ -129,11 +127,6 @@ def layer_name(model: nn.Module, layer: LayerRef) -> str | None:
     raise ValueError(f"unknown layer {layer!r}{hint} (layers of this model: {shown})")
 
 
-def is_spatial(shape: tuple[int, ...]) -> bool:
-    """A spatial output is (N, C, h, w) with more than one position."""
-    return len(shape) == 4 and shape[2] * shape[3] > 1
-
-
 def not_spatial_error(
     owner: str, name: str, shape: tuple[int, ...], spatial: list[str] | None = None
 ) -> ValueError:
@@ -236,43 +229,6 @@ def resolve_spatial_layer(model: nn.Module, x: torch.Tensor, layer: LayerRef, ow
     return name
 
 
-@dataclass(frozen=True)
-class DryRun:
-    """What one dry forward of one sample tells about the model's layers.
-
-    ``shapes``: [(name, shape)] of every tensor output as returned, in completion order (a
-    module run twice keeps its last); ``axes``: {name: layout of a 4-D output or None};
-    ``order``: every completed named module, in order; ``mixing``: leaf modules with a weight
-    of two or more dimensions (convolution, linear); ``classes``: the number of logits (None
-    when the output has no recognisable logits tensor); ``passthrough``: modules that returned
-    their input itself (``Identity``, ``Dropout`` in eval).
-    """
-
-    shapes: list[tuple[str, tuple[int, ...]]]
-    axes: dict[str, Axes | None]
-    order: list[str]
-    mixing: frozenset[str]
-    classes: int | None
-    passthrough: frozenset[str] = frozenset()
-
-    @property
-    def spatial(self) -> list[tuple[str, tuple[int, ...]]]:
-        """[(name, (N, C, h, w) shape)] of the spatial outputs."""
-        found = [(n, nchw_shape(shape, self.axes.get(n))) for n, shape in self.shapes]
-        return [(n, shape) for n, shape in found if is_spatial(shape)]
-
-    def head_start(self) -> int | None:
-        """Position in ``order`` of the first class-score map (see :func:`default_layer`)."""
-        if self.classes is None:
-            return None
-        last_mixing = max((i for i, n in enumerate(self.order) if n in self.mixing), default=-1)
-        for name, shape in self.spatial:
-            at = self.order.index(name)
-            if shape[1] == self.classes and at >= last_mixing:
-                return at
-        return None
-
-
 def _all_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
     """Every submodule's output shape in one dry forward of the first sample (memoized)."""
     return _dry_run(model, x).shapes
@@ -283,51 +239,5 @@ def _dry_run(model: nn.Module, x: torch.Tensor) -> DryRun:
     (memoized per model, input shape, dtype and device, and module structure)."""
     sample = (x if x.dim() == 4 else x[None])[:1]
     sample = sample.to(device=model_device(model, x.device), dtype=model_dtype(model))
-
-    def dry_forward() -> DryRun:
-        tracker = LayoutTracker(sample)
-        order: list[str] = []
-        shapes: dict[str, tuple[int, ...]] = {}
-        result: list[object] = []
-        passthrough: set[str] = set()
-
-        def seen(
-            name: str, module: nn.Module, inputs: tuple, versions: tuple, output: object
-        ) -> None:
-            tracker.observe(name, module, inputs, versions, output)
-            if not name:
-                result.append(output)
-                return
-            order.append(name)
-            if any(output is t and t._version == v for t, v in zip(inputs, versions, strict=True)):
-                passthrough.add(name)  # its input itself, unchanged (not an in-place op)
-            if isinstance(output, torch.Tensor):
-                shapes.pop(name, None)
-                shapes[name] = tuple(output.shape)
-
-        with borrowed(model), watch_calls(model, seen), torch.no_grad():
-            model(sample)
-        mixing = frozenset(
-            name
-            for name, m in model.named_modules()
-            if next(m.children(), None) is None
-            and any(p.dim() >= 2 for p in m.parameters(recurse=False))
-        )
-        classes = None
-        try:
-            logits = select_logits(result[0]) if result else None
-            if logits is not None and logits.dim() == 2:
-                classes = int(logits.shape[1])
-        except ValueError:
-            pass
-        return DryRun(
-            list(shapes.items()),
-            dict(tracker.axes),
-            order,
-            mixing,
-            classes,
-            frozenset(passthrough),
-        )
-
     key = ("dry_run", tuple(sample.shape[1:]), sample.dtype, sample.device)
-    return model_memo(model, key, dry_forward)
+    return model_memo(model, key, lambda: dry_run(model, sample))
