@@ -114,7 +114,8 @@ def test_every_method_on_torchvision_models(name: str) -> None:
     if name not in NO_RELU:
         for method in ("guided_backprop", "deconvnet"):
             assert results[method].notes["relu_reached"] > 0
-            assert not torch.allclose(results[method].attribution, results["saliency"].attribution)
+            ours, plain = results[method].attribution, results["saliency"].attribution
+            assert (ours - plain).norm() > 0.01 * plain.norm(), method  # relative: tiny init
     assert_unchanged(before, model)
 
 
