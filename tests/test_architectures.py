@@ -155,7 +155,8 @@ def test_channels_last_layers_give_maps_over_their_own_axes(name: str, layer: st
 def meta_weights() -> Iterator[None]:
     """Parameters and buffers made on the meta device (shape-only models; configuration
     tensors, e.g. RegNet's, stay real)."""
-    register_parameter, register_buffer = nn.Module.register_parameter, nn.Module.register_buffer
+    original = nn.Module.register_parameter, nn.Module.register_buffer
+    register_parameter, register_buffer = original
 
     def parameter(module, name, param):
         if param is not None:
@@ -169,7 +170,10 @@ def meta_weights() -> Iterator[None]:
     try:
         yield
     finally:
-        nn.Module.register_parameter, nn.Module.register_buffer = register_parameter, register_buffer
+        nn.Module.register_parameter, nn.Module.register_buffer = (
+            register_parameter,
+            register_buffer,
+        )
 
 
 # maxvit_t partitions 7 x 7 windows at four scales: it needs a multiple of 224 px
