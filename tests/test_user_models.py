@@ -220,6 +220,38 @@ def test_guided_backprop_reaches_functional_relu_and_notes_it() -> None:
     assert "plain gradient kept through GELU x1" in mixed.notes["summary"]
 
 
+class ReluSpelling(nn.Module):
+    """The fixture functional net with its ReLU spelled one of the ways PyTorch offers."""
+
+    def __init__(self, relu) -> None:
+        super().__init__()
+        self.net, self.relu = make_model("functional"), relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(self.relu(self.net.conv1(x)), 2)
+        return self.net.head(self.net.conv2(x).mean((2, 3)))
+
+
+@pytest.mark.parametrize(
+    "relu",
+    [
+        lambda t: F.relu(t, inplace=True),
+        torch.relu,
+        torch.relu_,
+        lambda t: t.relu(),
+        lambda t: t.relu_(),
+        F.relu_,
+    ],
+)
+@pytest.mark.parametrize("method", ["guided_backprop", "deconvnet"])
+def test_every_spelling_of_relu_gets_the_rule_of_an_nn_relu_module(relu, method) -> None:
+    x = make_input()
+    expected = xw.explain(ReluSpelling(nn.ReLU()).eval(), x, method, target=1)
+    got = xw.explain(ReluSpelling(relu).eval(), x, method, target=1)
+    assert expected.notes["relu_reached"] == got.notes["relu_reached"] == 1
+    torch.testing.assert_close(got.attribution, expected.attribution)
+
+
 @pytest.mark.parametrize("method", ["guided_backprop", "deconvnet", "guided_grad_cam"])
 def test_a_model_without_relu_is_refused_not_passed_off_as_guided(method) -> None:
     model = GeluNet().eval()

@@ -8,7 +8,8 @@ Two guarantees hold for everything in this package:
   model is in eval mode and its parameters do not require grad, so autograd never records or
   computes anything for them: we only ever differentiate with respect to inputs and activations.
 * ``capture``, ``record_shapes``, ``replace_output``, ``relu_rule``, ``record_calls``,
-  ``stop_after`` and ``dense_gradients`` remove every hook they register in ``finally``.
+  ``watch_calls``, ``stop_after`` and ``dense_gradients`` remove every hook they register in
+  ``finally``; ``relu_rule`` also leaves its thread-local TorchFunctionMode there.
 
 Only forward hooks, forward pre-hooks and tensor-level autograd are used; full module backward
 hooks break on in-place ReLU (torchvision ResNet/VGG), see captum #914 and pytorch-grad-cam #147.
