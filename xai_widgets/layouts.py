@@ -13,11 +13,11 @@ The layout of each module's output is inferred as the call completes, from the f
 2. identity: the output is a tensor already seen (a container returning its child's output);
 3. a permuted view of a known input (``permute``, ``movedim``): its strides say which axis went
    where;
-4. the same shape as a known input: an elementwise module (activation, dropout, residual block)
+4. a permuted copy of a known input, matched by values (the one permutation that matches);
+5. the same shape as a known input: an elementwise module (activation, dropout, residual block)
    keeps the layout;
-5. ``Linear`` or a last-axis ``LayerNorm`` on a 4-D tensor: channels last (keeping the input's
+6. ``Linear`` or a last-axis ``LayerNorm`` on a 4-D tensor: channels last (keeping the input's
    spatial axes when the input is known and channels-last already);
-6. a permuted copy of a known input, matched by values;
 7. the shape of the latest known tensor of that shape (a block ending in a functional op);
 8. spatial sizes already seen: (h, w) of an earlier feature map at axes 2, 3 or at 1, 2.
 
@@ -124,6 +124,10 @@ class LayoutTracker:
             if moved is not None:
                 return _apply(axes, moved)
         for t, axes in known:
+            moved = _value_permutation(t, out)
+            if moved is not None:
+                return _apply(axes, moved)
+        for t, axes in known:
             if t.shape == out.shape:
                 return axes
         last_axis = isinstance(module, nn.Linear) or (
@@ -136,10 +140,6 @@ class LayoutTracker:
                 if axes[0] == 3 and t.shape[:3] == out.shape[:3]:
                     return axes
             return (3, 1, 2) if not known else None
-        for t, axes in known:
-            moved = _value_permutation(t, out)
-            if moved is not None:
-                return _apply(axes, moved)
         for t, axes in reversed(self._known.values()):
             if t.shape == out.shape:
                 return axes
@@ -187,8 +187,7 @@ def _value_permutation(t: torch.Tensor, out: torch.Tensor) -> tuple[int, ...] | 
     found = [
         (0, *p)
         for p in itertools.permutations((1, 2, 3))
-        if p != (1, 2, 3)
-        and tuple(t.shape[i] for i in p) == tuple(out.shape[1:])
+        if tuple(t.shape[i] for i in p) == tuple(out.shape[1:])
         and torch.equal(t.permute(0, *p), out)
     ]
-    return found[0] if len(found) == 1 else None
+    return found[0] if len(found) == 1 and found[0] != (0, 1, 2, 3) else None
