@@ -3,7 +3,8 @@
 Per-sample Pearson correlation >= 0.99 (Score-CAM >= 0.95) on fixture models with in-place
 ReLU, BatchNorm and residual blocks. The peers run on a deep copy with ``inplace=False`` ReLUs
 (the same function; the peers' module hooks break on in-place ReLU, captum #914, grad-cam #147),
-ours on the original model with its in-place ReLUs.
+ours on the original model with its in-place ReLUs. The functional net's F.relu is an nn.ReLU
+module in the peers' copy, since the peers' guided backprop / deconvnet reach modules only.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import copy
 
 import pytest
 import torch
+import torch.nn.functional as F
 from captum import attr as captum
 from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, ScoreCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 import xai_widgets as xw
-from helpers import make_input, make_model
+from helpers import FunctionalNet, make_input, make_model
 
 # (model, CAM layer): a conv followed by an in-place ReLU, a BN residual block, a functional net
 CASES = [("vgg", "features.3"), ("vgg", "features"), ("resnet", "layer1"), ("resnet", "layer2")]
@@ -26,12 +28,26 @@ GAP_CASES = [("resnet", "layer2"), ("functional", "conv2")]
 TARGET = [1, 3]
 
 
+class ModuleReluTwin(nn.Module):
+    """FunctionalNet with its functional F.relu as an nn.ReLU module (the same function): the
+    peers' guided backprop and deconvnet reach ReLU modules only, ours reaches both."""
+
+    def __init__(self, net: FunctionalNet) -> None:
+        super().__init__()
+        self.conv1, self.conv2, self.head = net.conv1, net.conv2, net.head
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(self.relu(self.conv1(x)), 2)
+        return self.head(self.conv2(x).mean((2, 3)))
+
+
 def peer_copy(model: nn.Module) -> nn.Module:
     twin = copy.deepcopy(model)
     for m in twin.modules():
         if isinstance(m, nn.ReLU):
             m.inplace = False
-    return twin
+    return ModuleReluTwin(twin) if isinstance(twin, FunctionalNet) else twin
 
 
 def correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,8 @@ from .hooks import borrowed
 from .layers import resolve_spatial_layer
 from .methods.forward import Forward
 from .methods.registry import Method, Progress, get_method, method_params
+from .notes import collecting
+from .outputs import OutputSpec
 from .params import check_params
 from .targets import Target, TargetSpec
 
@@ -43,39 +45,18 @@ def build_method(model: nn.Module, x: torch.Tensor, method: str, params: dict[st
     return instance
 
 
-def _prepared(
-    model: nn.Module, x: torch.Tensor, method: str, target: TargetSpec, params: dict[str, Any]
-) -> tuple[nn.Module, torch.Tensor, Target, Method]:
-    """Every check before any work: the model, the input, the target and the parameters."""
-    model = check_model(model)
-    x = check_input(model, x)
-    spec = Target.from_spec(target, x.shape[0])
-    return model, x, spec, build_method(model, x, method, params)
-
-
-def _explanation(
-    instance: Method, x: torch.Tensor, spec: Target, attribution: torch.Tensor, fraction: float
-) -> Explanation:
-    """The raw attribution with its heatmap at input resolution, as an :class:`Explanation`."""
-    attribution = attribution.detach()
-    return Explanation(
-        attribution=attribution,
-        heatmap=instance.heatmap(attribution, (x.shape[2], x.shape[3])).detach(),
-        method=instance.name,
-        params=instance.params(),
-        target=spec.spec(),
-        scores=spec.clean_scores,
-        inputs=x,
-        signed=instance.signed,
-        fraction=float(fraction),
-    )
-
-
 def explain_stream(
-    model: nn.Module, x: torch.Tensor, method: str, **options: Any
+    model: nn.Module,
+    x: torch.Tensor,
+    method: str,
+    *,
+    target: TargetSpec = None,
+    output: OutputSpec = None,
+    progress: Progress | None = None,
+    cache: Forward | None = None,
+    **params: Any,
 ) -> Iterator[Explanation]:
-    """Like :func:`explain` (the same arguments: ``target``, ``progress``, ``cache`` and the
-    method's parameters), but yields an :class:`Explanation` for every partial result of a
+    """Like :func:`explain`, but yields an :class:`Explanation` for every partial result of a
     streaming method (coarse first; ``Explanation.fraction`` < 1), the exact one last. Every
     check runs before the first result; the model is borrowed only while the method runs,
     never while the caller handles a result.
@@ -85,20 +66,25 @@ def explain_stream(
         for e in xw.explain_stream(model, x, "occlusion", patch=8):
             print(f"{e.fraction:.0%}", e.heatmap.shape)
     """
-    target = options.pop("target", None)
-    run = {"progress": options.pop("progress", None), "cache": options.pop("cache", None)}
-    model, x, spec, instance = _prepared(model, x, method, target, options)
-    parts = instance.stream(model, x, spec, **run)
+    model = check_model(model)
+    given = x
+    x = check_input(model, x)
+    spec = Target.from_spec(target, x.shape[0], output)
+    instance = build_method(model, x, method, params)
+    size = (x.shape[2], x.shape[3])
+    parts = instance.stream(model, x, spec, progress=progress, cache=cache)
+    notes: dict[str, Any] = {}
     try:
         while True:
-            with borrowed(model):
+            with borrowed(model), collecting(notes):
                 item = next(parts, None)
                 if item is None:
                     return
-                explanation = _explanation(instance, x, spec, *item)
-            yield explanation
+                attribution = item[0].detach()
+                heatmap = instance.heatmap(attribution, size).detach()
+            yield _result(instance, spec, given, x, attribution, heatmap, notes, item[1])
     finally:
-        with borrowed(model):
+        with borrowed(model), collecting(notes):
             parts.close()  # a stream left early ends inside the borrow
 
 
@@ -108,6 +94,7 @@ def explain(
     method: str,
     *,
     target: TargetSpec = None,
+    output: OutputSpec = None,
     progress: Progress | None = None,
     cache: Forward | None = None,
     **params: Any,
@@ -115,19 +102,57 @@ def explain(
     """Explain ``model``'s output for ``x`` with a registered method.
 
     Args:
-        model: a ``torch.nn.Module`` classifier returning (N, classes) scores. It is left
-            exactly as it was (weights, buffers, training flags, requires_grad, .grad, hooks),
-            also when something raises.
-        x: float tensor (N, C, H, W) or (C, H, W), any device (moved to the model's).
+        model: a ``torch.nn.Module`` classifier returning (N, classes) scores (or a tuple,
+            dict or object holding them, see ``output``). It is left exactly as it was
+            (weights, buffers, training flags, requires_grad, .grad, hooks), also when
+            something raises.
+        x: float tensor (N, C, H, W) or (C, H, W), any device and floating dtype (moved to the
+            model's device and cast to its dtype; the results come back in ``x``'s dtype).
         method: a name from :func:`list_methods`.
-        target: None (each sample's predicted class), an int, one int per sample, or a
-            callable mapping the output (N, K) to (N,) scores; scores are logits unless the
-            callable says otherwise.
+        target: None (each sample's predicted class), an integer (int, numpy or 0-d tensor),
+            one per sample (a list, 1-D array or tensor), or a callable mapping the logits
+            (N, K) to (N,) scores; scores are logits unless the callable says otherwise.
+        output: where the logits are in what the model returns: None (a tensor; the first
+            item of a tuple/list; ``"logits"`` of a dict; ``.logits`` of an object), an index,
+            a key/attribute name or a callable (:func:`~xai_widgets.outputs.select_logits`).
         progress: called with the fraction done between batches; may raise to cancel.
         cache: a shared :class:`~xai_widgets.methods.Forward` of this same input to reuse.
         **params: the method's parameters (see :func:`method_params`).
     """
-    model, x, spec, instance = _prepared(model, x, method, target, params)
-    with borrowed(model):
-        attribution = instance(model, x, spec, progress=progress, cache=cache)
-        return _explanation(instance, x, spec, attribution, 1.0)
+    model = check_model(model)
+    given = x
+    x = check_input(model, x)
+    spec = Target.from_spec(target, x.shape[0], output)
+    instance = build_method(model, x, method, params)
+    with borrowed(model), collecting() as notes:
+        attribution = instance(model, x, spec, progress=progress, cache=cache).detach()
+        heatmap = instance.heatmap(attribution, (x.shape[2], x.shape[3])).detach()
+    return _result(instance, spec, given, x, attribution, heatmap, notes, 1.0)
+
+
+def _result(
+    instance: Method,
+    spec: Target,
+    given: torch.Tensor,
+    x: torch.Tensor,
+    attribution: torch.Tensor,
+    heatmap: torch.Tensor,
+    notes: dict[str, Any],
+    fraction: float,
+) -> Explanation:
+    """The Explanation, its tensors in the dtype of the input the caller gave (a float64 or
+    bfloat16 model computes in its own dtype; the caller gets what it passed in)."""
+    dtype = given.dtype if isinstance(given, torch.Tensor) else x.dtype
+    scores = spec.clean_scores
+    return Explanation(
+        attribution=attribution.to(dtype),
+        heatmap=heatmap.to(dtype),
+        method=instance.name,
+        params=instance.params(),
+        target=spec.spec(),
+        scores=None if scores is None else scores.to(dtype),
+        inputs=x.to(dtype),
+        signed=instance.signed,
+        fraction=float(fraction),
+        notes=dict(notes),
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import input_channels, model_device
+from .layers import input_channels, model_device, model_dtype
 
 __all__ = ["check_input", "check_model"]
 
@@ -24,7 +24,8 @@ def check_model(model: object) -> nn.Module:
 
 
 def check_input(model: nn.Module, x: object) -> torch.Tensor:
-    """A (N, C, H, W) floating tensor on the model's device (a (C, H, W) image becomes N=1).
+    """A (N, C, H, W) tensor on the model's device in the model's floating dtype
+    (:func:`~xai_widgets.layers.model_dtype`; a (C, H, W) image becomes N=1).
 
     TypeError for non-tensors and non-float dtypes; ValueError for a wrong number of
     dimensions, an empty batch or image, a channel count the first convolution does not take,
@@ -59,4 +60,11 @@ def check_input(model: nn.Module, x: object) -> torch.Tensor:
         )
     if not bool(torch.isfinite(x).all()):
         raise ValueError("x contains NaN or infinite values; give a finite input")
-    return x.detach().to(model_device(model, x.device))
+    dtype = model_dtype(model)
+    cast = x.detach().to(device=model_device(model, x.device), dtype=dtype)
+    if cast.dtype != x.dtype and not bool(torch.isfinite(cast).all()):
+        raise ValueError(
+            f"x has values beyond the range of the model's dtype {dtype} (largest magnitude "
+            f"{float(x.abs().max()):.3g}); give an input the model can represent"
+        )
+    return cast

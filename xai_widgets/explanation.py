@@ -35,6 +35,10 @@ class Explanation:
             (e.g. denormalized), used for overlays instead of a min-max scaled ``inputs``.
         signed: whether the heatmap's sign carries meaning (diverging colours by default).
         fraction: how much of a streaming method's work this result reflects (1: exact).
+        notes: what the method did that the numbers do not say, e.g. for guided backprop and
+            deconvnet ``relu_rule``, ``relu_reached`` (ReLU calls given the rule, modules and
+            functional calls), ``plain_gradient_activations`` ({"GELU": 18}) and ``summary``,
+            one sentence a view can show.
     """
 
     attribution: torch.Tensor
@@ -47,6 +51,7 @@ class Explanation:
     image: Any = field(default=None, repr=False)
     signed: bool = True
     fraction: float = 1.0
+    notes: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import difflib
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 import torch
 from torch import nn
 
-from .hooks import borrowed, record_shapes
+from .dryrun import DryRun, dry_run, is_spatial
+from .layouts import NCHW, nchw_perm
 
 __all__ = [
     "default_layer",
@@ -27,7 +28,9 @@ __all__ = [
     "last_spatial_layer",
     "layer_name",
     "model_device",
+    "model_dtype",
     "model_memo",
+    "nchw_perms",
     "not_spatial_error",
     "resolve_spatial_layer",
     "spatial_layers",
@@ -72,6 +75,18 @@ def model_device(model: nn.Module, fallback: torch.device | None = None) -> torc
     return fallback if fallback is not None else torch.device("cpu")
 
 
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The model's floating dtype: of its first floating parameter, else of its first floating
+    buffer, else float32. Inputs are cast to it (a float64 or bfloat16 model just works)."""
+    for tensor in model.parameters():
+        if tensor.is_floating_point():
+            return tensor.dtype
+    for tensor in model.buffers():
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float32
+
+
 def input_channels(model: nn.Module) -> int | None:
     """Channels the first convolution expects, or None when the model has no convolution."""
     for module in model.modules():
@@ -112,11 +127,6 @@ def layer_name(model: nn.Module, layer: LayerRef) -> str | None:
     raise ValueError(f"unknown layer {layer!r}{hint} (layers of this model: {shown})")
 
 
-def is_spatial(shape: tuple[int, ...]) -> bool:
-    """A spatial output is (N, C, h, w) with more than one position."""
-    return len(shape) == 4 and shape[2] * shape[3] > 1
-
-
 def not_spatial_error(
     owner: str, name: str, shape: tuple[int, ...], spatial: list[str] | None = None
 ) -> ValueError:
@@ -134,8 +144,10 @@ def not_spatial_error(
 
 
 def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
-    """[(dotted name, output shape)] of every submodule with a spatial output, in the order the
-    forward pass completes them, from one dry forward on ``x`` (the model is left unchanged).
+    """[(dotted name, output shape as (N, C, h, w))] of every submodule with a spatial output,
+    in the order the forward pass completes them, from one dry forward on ``x`` (the model is
+    left unchanged). A channels-last output (N, h, w, C) (ConvNeXt and Swin blocks) is listed
+    as (N, C, h, w), the layout every method and view reads it in (:mod:`xai_widgets.layouts`).
 
     ``x`` is a (N, C, H, W) or (C, H, W) tensor; only its first sample is run.
     """
@@ -147,8 +159,14 @@ def spatial_layers(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[i
         x = x.unsqueeze(0)
     if x.dim() != 4 or x.shape[0] == 0:
         raise ValueError(f"x must have shape (N, C, H, W) or (C, H, W), got {tuple(x.shape)}")
-    layers = [(name, shape) for name, shape in _all_shapes(model, x) if is_spatial(shape)]
-    return [(name, (x.shape[0], *shape[1:])) for name, shape in layers]
+    return [(name, (x.shape[0], *shape[1:])) for name, shape in _dry_run(model, x).spatial]
+
+
+def nchw_perms(model: nn.Module, x: torch.Tensor, names: Iterable[str]) -> dict[str, tuple]:
+    """{name: permute to (N, C, h, w)} for those of ``names`` whose 4-D output is not already
+    (N, C, h, w) (channels-last layers); the others are left out."""
+    axes = _dry_run(model, x).axes
+    return {n: nchw_perm(axes[n]) for n in names if axes.get(n) not in (None, NCHW)}
 
 
 def _ends_in_pooling(module: nn.Module) -> bool:
@@ -161,19 +179,31 @@ def _ends_in_pooling(module: nn.Module) -> bool:
 
 
 def default_layer(model: nn.Module, x: torch.Tensor) -> str:
-    """The one default layer of every method, view and tab: the last spatial module output
-    that is not a pooling or resampling layer, else the last spatial one. ValueError when the
-    model has no spatial layer for this input."""
-    layers = spatial_layers(model, x)
+    """The one default layer of every method, view and tab: the last spatial output of the
+    feature extractor. In forward order, the last spatial layer that
+
+    * is not a pooling or resampling layer (nor a container ending in one), and
+    * comes before the class-score maps: a layer with as many channels as the model has
+      classes, after which no layer with a weight matrix (convolution, linear) runs, holds the
+      class scores themselves (SqueezeNet's ``classifier.1``); it and everything after it are
+      the head, not features;
+    * does something: a module that returns its input itself (``Dropout`` in eval,
+      ``Identity``) names the same tensor as the layer before it, which is preferred.
+
+    Falls back to the last non-pooling spatial layer, then to the last spatial layer.
+    ValueError when the model has no spatial layer for this input."""
+    run = _dry_run(model, x if x.dim() == 4 else x[None])
+    layers = [name for name, _ in run.spatial]
     if not layers:
         raise ValueError(
             "the model has no submodule with a spatial (N, C, h, w) output for this input; "
             "layer-based methods and views need a convolutional layer"
         )
-    for name, _shape in reversed(layers):
-        if not _ends_in_pooling(model.get_submodule(name)):
-            return name
-    return layers[-1][0]
+    plain = [n for n in layers if not _ends_in_pooling(model.get_submodule(n))]
+    head = run.head_start()
+    features = [n for n in plain if head is None or run.order.index(n) < head]
+    acting = [n for n in features if n not in run.passthrough]
+    return (acting or features or plain or layers)[-1]
 
 
 def last_spatial_layer(model: nn.Module, x: torch.Tensor) -> str:
@@ -201,12 +231,13 @@ def resolve_spatial_layer(model: nn.Module, x: torch.Tensor, layer: LayerRef, ow
 
 def _all_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
     """Every submodule's output shape in one dry forward of the first sample (memoized)."""
-    sample = (x if x.dim() == 4 else x[None])[:1].to(model_device(model, x.device))
+    return _dry_run(model, x).shapes
 
-    def dry_forward() -> list[tuple[str, tuple[int, ...]]]:
-        with borrowed(model), record_shapes(model) as shapes, torch.no_grad():
-            model(sample)
-        return list(shapes.items())
 
-    key = ("shapes", tuple(sample.shape[1:]), sample.dtype, sample.device)
-    return model_memo(model, key, dry_forward)
+def _dry_run(model: nn.Module, x: torch.Tensor) -> DryRun:
+    """One dry forward of the first sample of ``x``, cast to the model's device and dtype
+    (memoized per model, input shape, dtype and device, and module structure)."""
+    sample = (x if x.dim() == 4 else x[None])[:1]
+    sample = sample.to(device=model_device(model, x.device), dtype=model_dtype(model))
+    key = ("dry_run", tuple(sample.shape[1:]), sample.dtype, sample.device)
+    return model_memo(model, key, lambda: dry_run(model, sample))

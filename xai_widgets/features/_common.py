@@ -17,8 +17,16 @@ import torch
 from torch import nn
 
 from ..checks import check_input
-from ..hooks import StopForward, borrowed, capture, stop_after
-from ..layers import default_layer, is_spatial, layer_name, model_memo, not_spatial_error
+from ..hooks import StopForward, borrowed, capture, stop_after, watch_calls
+from ..layers import (
+    default_layer,
+    is_spatial,
+    layer_name,
+    model_dtype,
+    model_memo,
+    not_spatial_error,
+)
+from ..layouts import NCHW, LayoutTracker, nchw_perm, nchw_shape
 from ..methods.batching import chunk_size, chunks
 
 __all__ = [
@@ -37,23 +45,17 @@ __all__ = [
 @dataclass(frozen=True)
 class LayerInfo:
     """A checked spatial layer: dotted name, output shape (C, h, w) for the probed input size,
-    and which call of the module is its output (the count in one full forward)."""
+    which call of the module is its output (the count in one full forward), and ``perm``, the
+    permute to (N, C, h, w) of a channels-last layer (None when it is (N, C, h, w) already)."""
 
     name: str
     shape: tuple[int, int, int]
     call: int
+    perm: tuple[int, ...] | None = None
 
     @property
     def channels(self) -> int:
         return self.shape[0]
-
-
-def model_dtype(model: nn.Module) -> torch.dtype:
-    """The dtype of the first floating parameter (float32 when there is none)."""
-    for p in model.parameters():
-        if p.is_floating_point():
-            return p.dtype
-    return torch.float32
 
 
 def check_int(value: object, name: str, what: str, minimum: int = 1) -> int:
@@ -95,7 +97,13 @@ def probe(model: nn.Module, x: torch.Tensor, layer: object, what: str) -> LayerI
 
 def _probe(model: nn.Module, x: torch.Tensor, name: str, what: str) -> LayerInfo:
     sample = x[:1].detach()
-    with borrowed(model), capture(model, [name]) as cap, torch.no_grad():
+    tracker = LayoutTracker(sample)  # the layout from this forward, which may stop early
+    with (
+        borrowed(model),
+        watch_calls(model, tracker.observe),
+        capture(model, [name]) as cap,
+        torch.no_grad(),
+    ):
         try:
             model(sample)
         except Exception as error:
@@ -111,10 +119,12 @@ def _probe(model: nn.Module, x: torch.Tensor, name: str, what: str) -> LayerInfo
             f"{what}: layer {name!r} did not run in the forward pass; choose a layer that the "
             "model's forward uses"
         )
-    shape = tuple(cap.outputs[name].shape)
+    axes = tracker.axes.get(name)
+    perm = nchw_perm(axes) if axes not in (None, NCHW) else None
+    shape = nchw_shape(tuple(cap.outputs[name].shape), axes)
     if not is_spatial(shape):
-        raise not_spatial_error(what, name, shape)
-    return LayerInfo(name, shape[1:], cap.calls[name])  # type: ignore[arg-type]
+        raise not_spatial_error(what, name, tuple(cap.outputs[name].shape))
+    return LayerInfo(name, shape[1:], cap.calls[name], perm)  # type: ignore[arg-type]
 
 
 def check_channel(info: LayerInfo, channel: object, what: str) -> int:
@@ -130,8 +140,9 @@ def check_channel(info: LayerInfo, channel: object, what: str) -> int:
 
 
 def run_to(model: nn.Module, x: torch.Tensor, info: LayerInfo) -> torch.Tensor:
-    """The layer's output for ``x``, ending the forward right after it (call it inside
-    ``borrowed``; inside the caller's no_grad / enable_grad and ReLU rules)."""
+    """The layer's output for ``x`` as (N, C, h, w) (a channels-last output permuted), ending
+    the forward right after it (call it inside ``borrowed``; inside the caller's no_grad /
+    enable_grad and ReLU rules)."""
     with stop_after(model, info.name, info.call) as stop:
         try:
             model(x)
@@ -142,7 +153,8 @@ def run_to(model: nn.Module, x: torch.Tensor, info: LayerInfo) -> torch.Tensor:
             f"layer {info.name!r} ran {stop.calls} times for this input, not {info.call} as "
             "for the first sample; the model's forward must not depend on the batch"
         )
-    return stop.output
+    out = stop.output
+    return out.permute(*info.perm) if info.perm is not None else out
 
 
 def _split(item: object) -> tuple[object, object]:

@@ -8,8 +8,8 @@ Two guarantees hold for everything in this package:
   model is in eval mode and its parameters do not require grad, so autograd never records or
   computes anything for them: we only ever differentiate with respect to inputs and activations.
 * ``capture``, ``record_shapes``, ``replace_output``, ``relu_rule``, ``record_calls``,
-  ``stop_after``, ``dense_gradients`` and ``observe`` remove every hook they register in
-  ``finally``.
+  ``watch_calls``, ``stop_after``, ``dense_gradients`` and ``observe`` remove every hook they
+  register in ``finally``; ``relu_rule`` also leaves its thread-local TorchFunctionMode there.
 
 Only forward hooks, forward pre-hooks and tensor-level autograd are used; full module backward
 hooks break on in-place ReLU (torchvision ResNet/VGG), see captum #914 and pytorch-grad-cam #147.
@@ -24,15 +24,16 @@ Example::
 from __future__ import annotations
 
 from .borrow import borrowed, model_lock
-from .calls import Call, Stop, StopForward, record_calls, stop_after
+from .calls import Call, Stop, StopForward, record_calls, stop_after, watch_calls
 from .capture import Captured, capture, record_shapes, replace_output, rewrite_outputs
 from .dense import dense_gradients
 from .observe import observe
-from .relu import relu_rule
+from .relu import ReluReach, relu_rule
 
 __all__ = [
     "Call",
     "Captured",
+    "ReluReach",
     "Stop",
     "StopForward",
     "borrowed",
@@ -46,4 +47,5 @@ __all__ = [
     "replace_output",
     "rewrite_outputs",
     "stop_after",
+    "watch_calls",
 ]

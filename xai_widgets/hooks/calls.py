@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["Call", "Stop", "StopForward", "record_calls", "stop_after"]
+__all__ = ["Call", "Stop", "StopForward", "record_calls", "stop_after", "watch_calls"]
 
 
 @dataclass
@@ -69,6 +69,41 @@ def record_calls(model: nn.Module) -> Iterator[list[Call]]:
                 handles.append(module.register_forward_pre_hook(make_pre(name, leaf)))
                 handles.append(module.register_forward_hook(post))
         yield calls
+    finally:
+        for handle in handles:
+            handle.remove()
+        open_calls.clear()
+
+
+@contextmanager
+def watch_calls(
+    model: nn.Module,
+    callback: Callable[[str, nn.Module, tuple[torch.Tensor, ...], tuple[int, ...], object], None],
+) -> Iterator[None]:
+    """Call ``callback(name, module, tensor inputs, their _version at call time, output)`` as
+    each module call completes (the root too, named ""), inside the forward pass, so the
+    callback sees the tensors before any later in-place op changes them. Nothing is kept after
+    the call."""
+    open_calls: dict[int, list[tuple[tuple[torch.Tensor, ...], tuple[int, ...]]]] = {}
+    handles = []
+
+    def pre(module: nn.Module, args: tuple) -> None:
+        tensors = tuple(a for a in args if isinstance(a, torch.Tensor))
+        versions = tuple(t._version for t in tensors)
+        open_calls.setdefault(id(module), []).append((tensors, versions))
+
+    def make_post(name: str) -> Callable:
+        def post(module: nn.Module, _args: tuple, output: object) -> None:
+            tensors, versions = open_calls[id(module)].pop()
+            callback(name, module, tensors, versions, output)
+
+        return post
+
+    try:
+        for name, module in model.named_modules():
+            handles.append(module.register_forward_pre_hook(pre))
+            handles.append(module.register_forward_hook(make_post(name)))
+        yield
     finally:
         for handle in handles:
             handle.remove()

@@ -9,7 +9,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -44,6 +44,7 @@ def capture(
     *,
     gradable: bool = False,
     check: Callable[[str, torch.Tensor], None] | None = None,
+    permute: Mapping[str, Sequence[int]] | None = None,
 ) -> Iterator[Captured]:
     """Record the outputs of the named submodules during forward passes in the block.
 
@@ -53,8 +54,12 @@ def capture(
     part of an autograd graph (nothing upstream requires grad) becomes a leaf that requires grad,
     one that is stays in its graph. So with a plain input the graph starts at the first captured
     layer and ``torch.autograd.grad(score, captured[name])`` works for each captured layer.
-    ``check(name, output)`` runs on each capture and may raise.
+    ``check(name, output)`` runs on each capture and may raise. ``permute[name]`` (for a
+    channels-last layer: ``(0, 3, 1, 2)``) keeps that layer's output permuted to (N, C, h, w);
+    the module still passes on its own layout, derived from the kept tensor, so gradients
+    with respect to the kept tensor work.
     """
+    permute = permute or {}
     captured = Captured()
     handles = []
 
@@ -65,6 +70,9 @@ def capture(
                     f"layer {name!r} returns {type(output).__name__}, not a tensor; "
                     "choose a layer whose output is a tensor"
                 )
+            perm = permute.get(name)
+            if perm is not None and output.dim() == len(perm):
+                output = output.permute(*perm)
             if check is not None:
                 check(name, output)
             kept = output
@@ -72,6 +80,11 @@ def capture(
                 kept = output.detach().requires_grad_(True)
             captured.outputs[name] = kept
             captured.calls[name] = captured.calls.get(name, 0) + 1
+            if perm is not None and kept.dim() == len(perm):
+                inverse = [0] * len(perm)
+                for i, p in enumerate(perm):
+                    inverse[p] = i
+                return kept.permute(*inverse).clone()
             return kept.clone()
 
         return hook

@@ -11,6 +11,7 @@ backward never enters the layers before it nor any parameter.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -19,10 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..hooks import replace_output
+from ..layers import default_layer
 from ..targets import Target
 from .batching import chunks
 from .forward import Forward
-from .guided import GuidedBackprop
+from .guided import modified_relu_gradient
 from .registry import Method, Progress, param, register
 
 __all__ = [
@@ -81,7 +83,7 @@ class ChannelCAM(Method):
 
     def __call__(self, model, x, target, progress=None, cache=None):
         run = self.run(model, x, target, progress, cache)
-        weights = self.channel_weights(run)
+        weights = self.channel_weights(run).to(run.acts.dtype)
         cam = torch.einsum("nk,nkhw->nhw", weights, run.acts.detach())
         return cam.clamp(min=0) if self.relu else cam
 
@@ -132,22 +134,50 @@ class CAM(ChannelCAM):
     signed = True
 
     def channel_weights(self, run: LayerRun) -> torch.Tensor:
+        if not _is_gap_linear(run):
+            raise ValueError(_cam_refusal(run))
         g = run.grad
-        spread = (g.amax((2, 3)) - g.amin((2, 3))).abs().amax()
-        scale = g.abs().amax().clamp(min=1e-12)
-        with torch.no_grad(), replace_output(run.model, run.layer, torch.zeros_like):
-            zero_scores = run.target.score(run.model(run.x))
-        linear = (g * run.acts.detach()).sum((1, 2, 3))
-        gap = (run.scores.detach() - zero_scores - linear).abs()
-        tol = 1e-3 * (run.scores.detach().abs() + linear.abs() + 1e-6)
-        if spread > 1e-4 * scale or bool((gap > tol).any()):
-            raise ValueError(
-                f"cam: the network after layer {run.layer!r} is not global-average-pool + "
-                "linear (CAM's requirement), so CAM is undefined there; choose the last "
-                "spatial layer before the pooling, or use 'grad_cam', which works for any head"
-            )
         h, w = g.shape[2:]
         return g[:, :, 0, 0] * (h * w)
+
+
+def _is_gap_linear(run: LayerRun) -> bool:
+    """CAM's requirement, checked on this input: dS/dA is the same at every position and
+    S(A) - S(0) = sum(dS/dA * A) (within float tolerance)."""
+    g = run.grad
+    spread = (g.amax((2, 3)) - g.amin((2, 3))).abs().amax()
+    scale = g.abs().amax().clamp(min=1e-12)
+    with torch.no_grad(), replace_output(run.model, run.layer, torch.zeros_like):
+        zero_scores = run.target.score(run.model(run.x))
+    linear = (g * run.acts.detach()).sum((1, 2, 3))
+    gap = (run.scores.detach() - zero_scores - linear).abs()
+    tol = 1e-3 * (run.scores.detach().abs() + linear.abs() + 1e-6)
+    return not (spread > 1e-4 * scale or bool((gap > tol).any()))
+
+
+def _cam_refusal(run: LayerRun) -> str:
+    """The refusal, true for the model at hand: the default layer is suggested only when CAM's
+    requirement holds there (checked), and never when it is the layer that failed."""
+    head = (
+        f"cam: the network after layer {run.layer!r} is not global-average-pool + linear "
+        "(CAM's requirement: the class score is a linear function of the layer's spatial "
+        "mean), so CAM is undefined there"
+    )
+    default = default_layer(run.model, run.x)
+    if default != run.layer:
+        other = CAM(layer=default).run(run.model, run.x, run.target, None, None)
+        if _is_gap_linear(other):
+            return f"{head}; choose layer {default!r}, where it holds, or use 'grad_cam'"
+        return (
+            f"{head}, nor after {default!r}, this model's last spatial layer; use 'grad_cam', "
+            "which works for any head"
+        )
+    return (
+        f"{head}. {default!r} is already this model's last spatial layer, so no later layer "
+        "can be chosen: the model does something nonlinear between it and its classifier "
+        "(e.g. a functional ReLU before the pooling, or a head of several layers); use "
+        "'grad_cam', which works for any head"
+    )
 
 
 @register("score_cam", label="Score-CAM", family="cam")
@@ -164,14 +194,23 @@ class ScoreCAM(ChannelCAM):
     batch_size: int = param(32, min=1, max=1024, step=1, help="masked inputs per forward")
 
     def channel_weights(self, run: LayerRun) -> torch.Tensor:
+        *_, (weights, _fraction) = self.partial_weights(run)
+        return weights
+
+    def partial_weights(self, run: LayerRun) -> Iterator[tuple[torch.Tensor, float]]:
+        """Yield (w (N, K), fraction) after each batch of masked inputs: the softmax over the
+        channels scored so far (0 for the others); the last is the exact w over all K.
+
+        The (sample, channel) jobs run channel-major, so all samples refine together."""
         acts = run.acts.detach()
         n, k = acts.shape[:2]
-        scores = torch.empty(n * k, device=acts.device, dtype=acts.dtype)
-        rows = torch.arange(n, device=acts.device).repeat_interleave(k)
+        scores = torch.full((k, n), float("-inf"), device=acts.device, dtype=acts.dtype)
+        channels = torch.arange(k, device=acts.device).repeat_interleave(n)
+        samples = torch.arange(n, device=acts.device).repeat(k)
         with torch.no_grad():
             for part in chunks(n * k, self.batch_size):
-                sample, channel = rows[part], torch.arange(part.start, part.stop) % k
-                maps = acts[sample, channel.to(acts.device)][:, None]
+                sample, channel = samples[part], channels[part]
+                maps = acts[sample, channel][:, None]
                 masks = F.interpolate(
                     maps, size=run.x.shape[2:], mode="bilinear", align_corners=False
                 )
@@ -179,10 +218,24 @@ class ScoreCAM(ChannelCAM):
                 hi = masks.amax((2, 3), keepdim=True)
                 masks = (masks - lo) / (hi - lo + 1e-8)
                 out = run.model(run.x[sample] * masks)
-                scores[part] = run.target.score(out, sample)
+                scores[channel, sample] = run.target.score(out, sample).to(scores.dtype)
+                fraction = part.stop / (n * k)
                 if run.progress is not None:
-                    run.progress(part.stop / (n * k))
-        return torch.softmax(scores.view(n, k), dim=1)
+                    run.progress(fraction)
+                # rows with no channel scored yet (more samples than a batch) weigh nothing
+                yield torch.softmax(scores.t(), dim=1).nan_to_num(0.0), fraction
+
+    def stream(self, model, x, target, progress=None, cache=None):
+        """The map from the channels scored so far, ReLU(sum_{k done} softmax_done(S)_k A_k),
+        about every 1/16 of the work; the last is the exact Score-CAM map (``__call__``'s)."""
+        run = self.run(model, x, target, progress, cache)
+        acts = run.acts.detach()
+        shown = 0.0
+        for weights, fraction in self.partial_weights(run):
+            if fraction < 1.0 and fraction - shown < 1 / 16:
+                continue
+            shown = fraction
+            yield torch.einsum("nk,nkhw->nhw", weights, acts).clamp(min=0), fraction
 
 
 @register("layer_visualization", label="Layer visualization", family="cam")
@@ -220,4 +273,4 @@ class GuidedGradCAM(Method):
         cam_method = GradCAM(layer=self.layer)
         cam = cam_method(model, x, target, cache=cache)
         up = cam_method.heatmap(cam, tuple(x.shape[2:]))
-        return GuidedBackprop()(model, x, target) * up[:, None]
+        return modified_relu_gradient(model, x, target, "guided", self.name) * up[:, None]

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..hooks import capture
-from ..layers import is_spatial, not_spatial_error, spatial_layers
+from ..layers import is_spatial, nchw_perms, not_spatial_error, spatial_layers
 
 __all__ = ["Forward", "spatial_check"]
 
@@ -41,14 +42,16 @@ def spatial_check(model: nn.Module, x: torch.Tensor, method: str):
 class Forward:
     """The result of one recorded forward pass.
 
-    ``x`` is the input as fed (a leaf requiring grad when ``input_grad``), ``output`` the
-    model's output, ``acts`` the captured activations (differentiable), ``param_versions`` a
+    ``x`` is the input as fed (a leaf requiring grad when ``input_grad``), ``output`` what the
+    model returned (a tensor, or a tuple/dict/object: :func:`~xai_widgets.outputs.select_logits`
+    or a ``Target`` picks the logits), ``acts`` the captured activations (differentiable,
+    (N, C, h, w) also for channels-last layers), ``param_versions`` a
     fingerprint of the weights so a cache can tell when the model was trained in between.
     """
 
     model: nn.Module
     x: torch.Tensor
-    output: torch.Tensor
+    output: Any
     acts: dict[str, torch.Tensor] = field(default_factory=dict)
     input_grad: bool = False
     shared: bool = False
@@ -72,13 +75,10 @@ class Forward:
         """Forward ``x`` recording the graph from the input (``input_grad``) or from the first
         captured layer on. ``shared=True`` keeps the graph for repeated :meth:`grad` calls."""
         xin = x.detach().requires_grad_(True) if input_grad else x.detach()
-        with capture(model, layers, gradable=True, check=spatial_check(model, x, method)) as cap:
+        perms = nchw_perms(model, x, layers) if layers else {}
+        check = spatial_check(model, x, method)
+        with capture(model, layers, gradable=True, check=check, permute=perms) as cap:
             output = model(xin)
-        if not isinstance(output, torch.Tensor):
-            raise TypeError(
-                f"the model returned {type(output).__name__}; a classifier returning a "
-                "(N, classes) tensor is needed"
-            )
         missing = [name for name in layers if name not in cap.outputs]
         if missing:
             raise ValueError(f"{method}: layer {missing[0]!r} did not run in the forward pass")
@@ -122,6 +122,11 @@ class Forward:
 
     def grad(self, score: torch.Tensor, wrt: torch.Tensor) -> torch.Tensor:
         """d score / d wrt, keeping the graph when this forward is shared."""
+        if not score.requires_grad:
+            raise ValueError(
+                "the explained score does not depend on the input or layer (it has no "
+                "gradient); the model's output or output= must give logits computed from x"
+            )
         (g,) = torch.autograd.grad(score, wrt, retain_graph=self.shared)
         return g
 

@@ -29,8 +29,9 @@ from ..explanation import Explanation
 from ..hooks import borrowed
 from ..layers import default_layer
 from ..methods.registry import get_method, list_methods, method_params
-from ..render import flat_message, flatness, legend, render_heatmap, value_range
+from ..render import legend, render_heatmap, value_range
 from .canvas import Encoded, LayeredCanvas, encode
+from .caption import flat_words, status_line
 from .compare import ComparePanel
 from .controls import MethodToggles, ParamControls, layer_options
 from .engine import Job
@@ -202,23 +203,8 @@ class ExplainTab(View):
         job.deliver(show)
 
     def _describe(self, e: Explanation, session: ImageSession, elapsed_ms: float) -> str:
-        sel = self.selection
-        cls = session.predicted if sel.target is None else sel.target
-        label = html.escape(get_method(e.method).label)
-        parts = [
-            f"<b data-method='{e.method}'>{label}</b>",
-            f"class <i>{html.escape(sel.class_name(cls))}</i>",
-        ]
-        if e.params.get("layer"):
-            parts.append(f"layer <code>{e.params['layer']}</code>")
-        values = [f"{k} {v:g}" for k, v in e.params.items() if isinstance(v, (int, float))]
-        values += [f"{k} {v}" for k, v in e.params.items() if isinstance(v, str) and k != "layer"]
-        if values:
-            parts.append(", ".join(values))
-        parts.append(f"{elapsed_ms:.0f} ms")
-        if e.fraction < 1:
-            parts.append(f"refining {e.fraction:.0%}")
-        return " · ".join(parts)
+        cls = session.predicted if self.selection.target is None else self.selection.target
+        return status_line(e, self.selection.class_name(cls), elapsed_ms)
 
     # ------------------------------------------------------------------ drawing
     def _show_picture(self, index: int, session: ImageSession) -> None:
@@ -260,14 +246,7 @@ class ExplainTab(View):
 
     def _flat_message(self, mode: str) -> str:
         assert self.heat is not None and self.explanation is not None
-        e = self.explanation
-        shown = np.maximum(self.heat, 0) if mode == "positive" else self.heat
-        state = flatness(shown, reference=float(np.abs(self.heat).max()))
-        text = flat_message(
-            state, get_method(e.method).label, self._class(), e.params.get("layer"),
-            positive_only=mode == "positive",
-        )  # fmt: skip
-        return html.escape(text)
+        return flat_words(self.heat, mode, self.explanation, self._class())
 
     def _show_map(self, e: Explanation, heat: np.ndarray, caption: str) -> None:
         self.explanation, self.heat, self.signed, self.caption = e, heat, e.signed, caption

@@ -51,7 +51,9 @@ class Explorer(w.VBox):
             input_size: resize and centre-crop pictures to this model input size (an int or
             (height, width); default: a zoo card's size) while the canvas shows the photo;
             masks: a ground-truth (H, W) bool mask per picture, for the localisation measures;
-            dataset: the data exemplars and statistics run over (default: the gallery).
+            dataset: the data exemplars and statistics run over (default: the gallery);
+            output: where the logits are in what the model returns (an index, a key or a
+            callable; default: a tensor, a tuple's first, a dict's "logits", ``.logits``).
     """
 
     def __init__(
@@ -68,10 +70,11 @@ class Explorer(w.VBox):
         input_size: int | tuple[int, int] | None = None,
         masks: Sequence[Any] | None = None,
         dataset: Any = None,
+        output: Any = None,
     ) -> None:
         self.selection = Selection(
             model, images, classes=classes, preprocess=preprocess, names=names, method=method,
-            input_size=input_size, masks=masks, dataset=dataset,
+            input_size=input_size, masks=masks, dataset=dataset, output=output,
         )  # fmt: skip
         sel = self.selection
         self.gallery = Gallery(sel.pictures, lambda i: setattr(sel, "index", i))

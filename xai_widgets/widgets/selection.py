@@ -31,6 +31,7 @@ from traitlets import Dict, HasTraits, Instance, Int, List, TraitError, Unicode,
 from ..checks import check_model
 from ..layers import model_device
 from ..methods.registry import get_method, list_methods, method_params
+from ..outputs import OutputSpec, check_output_spec
 from ..params import check_params, clamp_related
 from .engine import Engine
 from .images import Picture, Preprocess, picture, pictures
@@ -76,8 +77,10 @@ class Selection(HasTraits):
         input_size: int | tuple[int, int] | None = None,
         masks: Sequence[Any] | None = None,
         dataset: Any = None,
+        output: OutputSpec = None,
     ) -> None:
         self.model = check_model(model)
+        self.output = check_output_spec(output)
         self.preprocess = Preprocess.of(preprocess, input_size)
         self.classes = [str(c) for c in classes] if classes is not None else None
         self.device = model_device(model)
@@ -218,7 +221,7 @@ class Selection(HasTraits):
                 self._sessions.move_to_end(index)
                 return session
         pic = self.pictures[index]
-        session = ImageSession.open(self.model, pic.input[None].to(self.device))
+        session = ImageSession.open(self.model, pic.input[None].to(self.device), self.output)
         with self._sessions_lock:
             session = self._sessions.setdefault(index, session)
             while len(self._sessions) > _SESSIONS:

@@ -25,10 +25,12 @@ import torch
 from torch import nn
 
 from ..api import explain_stream
+from ..checks import check_input
 from ..explanation import Explanation
 from ..hooks import borrowed
 from ..layers import spatial_layers
 from ..methods.forward import Forward
+from ..outputs import OutputSpec, select_logits
 
 __all__ = ["ImageSession", "ProbeResult"]
 
@@ -82,20 +84,28 @@ class ImageSession:
     probe_sum: torch.Tensor | None = field(default=None, repr=False)
     probe_count: torch.Tensor | None = field(default=None, repr=False)
     _forward_ms: float | None = field(default=None, repr=False)
+    output: OutputSpec = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, model: nn.Module, x: torch.Tensor) -> ImageSession:
+    def open(cls, model: nn.Module, x: torch.Tensor, output: OutputSpec = None) -> ImageSession:
+        """Run the picture ``x`` (1, C, H, W) once; ``output`` picks the logits from what the
+        model returns (see :func:`~xai_widgets.outputs.select_logits`)."""
         start = time.perf_counter()
+        x = check_input(model, x)  # the model's dtype and device
         layers = spatial_layers(model, x)
         with borrowed(model):
             fwd = Forward.spatial(model, x)
-        if fwd.output.dim() != 2 or fwd.output.shape[0] != 1:
+        logits = select_logits(fwd.output, output)
+        if logits.dim() != 2 or logits.shape[0] != 1:
             raise ValueError(
-                f"the model returned shape {tuple(fwd.output.shape)} for one image; a "
-                "classifier returning (1, classes) scores is needed"
+                f"the model's scores have shape {tuple(logits.shape)} for one image; a "
+                "classifier returning (1, classes) scores is needed (pass output= to pick them "
+                "from what the model returns)"
             )
-        probs = torch.softmax(fwd.output.detach()[0].float(), 0).cpu()
-        return cls(model, x, fwd, probs, layers, (time.perf_counter() - start) * 1000)
+        probs = torch.softmax(logits.detach()[0].float(), 0).cpu()
+        session = cls(model, x, fwd, probs, layers, (time.perf_counter() - start) * 1000)
+        session.output = output
+        return session
 
     @property
     def predicted(self) -> int:
@@ -129,6 +139,7 @@ class ImageSession:
             target=self.predicted if target is None else target,
             progress=progress,
             cache=self.fwd,
+            output=self.output,
             **params,
         )
 
@@ -143,8 +154,8 @@ class ImageSession:
         occluded = self.x.clone()
         occluded[:, :, max(top, 0) : bottom, max(left, 0) : right] = baseline
         with borrowed(self.model), torch.no_grad():
-            logits = self.model(occluded)[0].detach().float().cpu()
-        clean = self.fwd.output.detach()[0].float().cpu()
+            logits = select_logits(self.model(occluded), self.output)[0].detach().float().cpu()
+        clean = select_logits(self.fwd.output, self.output).detach()[0].float().cpu()
         probs = torch.softmax(logits, 0)
         result = ProbeResult(
             cls,

@@ -1,0 +1,113 @@
+"""What one dry forward of one sample tells about a model's layers: every output shape, the
+layout of each 4-D output (:mod:`xai_widgets.layouts`), the order modules complete in, which
+leaves mix channels, how many classes the output has and which modules pass their input on.
+:mod:`xai_widgets.layers` memoizes it per model and input and builds ``spatial_layers`` and
+``default_layer`` on it.
+
+Example::
+
+    run = dry_run(model, x[:1])
+    run.spatial            # [(name, (N, C, h, w))], channels-last outputs permuted
+    run.head_start()       # where the class-score maps begin (SqueezeNet), or None
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .hooks import borrowed, watch_calls
+from .layouts import Axes, LayoutTracker, nchw_shape
+from .outputs import select_logits
+
+__all__ = ["DryRun", "dry_run", "is_spatial"]
+
+
+def is_spatial(shape: tuple[int, ...]) -> bool:
+    """A spatial output is (N, C, h, w) with more than one position."""
+    return len(shape) == 4 and shape[2] * shape[3] > 1
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What one dry forward of one sample tells about the model's layers.
+
+    ``shapes``: [(name, shape)] of every tensor output as returned, in completion order (a
+    module run twice keeps its last); ``axes``: {name: layout of a 4-D output or None};
+    ``order``: every completed named module, in order; ``mixing``: leaf modules with a weight
+    of two or more dimensions (convolution, linear); ``classes``: the number of logits (None
+    when the output has no recognisable logits tensor); ``passthrough``: modules that returned
+    their input itself (``Identity``, ``Dropout`` in eval).
+    """
+
+    shapes: list[tuple[str, tuple[int, ...]]]
+    axes: dict[str, Axes | None]
+    order: list[str]
+    mixing: frozenset[str]
+    classes: int | None
+    passthrough: frozenset[str] = frozenset()
+
+    @property
+    def spatial(self) -> list[tuple[str, tuple[int, ...]]]:
+        """[(name, (N, C, h, w) shape)] of the spatial outputs."""
+        found = [(n, nchw_shape(shape, self.axes.get(n))) for n, shape in self.shapes]
+        return [(n, shape) for n, shape in found if is_spatial(shape)]
+
+    def head_start(self) -> int | None:
+        """Position in ``order`` of the first class-score map (see :func:`default_layer`)."""
+        if self.classes is None:
+            return None
+        last_mixing = max((i for i, n in enumerate(self.order) if n in self.mixing), default=-1)
+        for name, shape in self.spatial:
+            at = self.order.index(name)
+            if shape[1] == self.classes and at >= last_mixing:
+                return at
+        return None
+
+
+def dry_run(model: nn.Module, sample: torch.Tensor) -> DryRun:
+    """Run ``sample`` (already on the model's device and in its dtype) through the borrowed
+    model once, without gradients, and record what :class:`DryRun` holds."""
+    tracker = LayoutTracker(sample)
+    order: list[str] = []
+    shapes: dict[str, tuple[int, ...]] = {}
+    result: list[object] = []
+    passthrough: set[str] = set()
+
+    def seen(name: str, module: nn.Module, inputs: tuple, versions: tuple, output: object) -> None:
+        tracker.observe(name, module, inputs, versions, output)
+        if not name:
+            result.append(output)
+            return
+        order.append(name)
+        if any(output is t and t._version == v for t, v in zip(inputs, versions, strict=True)):
+            passthrough.add(name)  # its input itself, unchanged (not an in-place op)
+        if isinstance(output, torch.Tensor):
+            shapes.pop(name, None)
+            shapes[name] = tuple(output.shape)
+
+    with borrowed(model), watch_calls(model, seen), torch.no_grad():
+        model(sample)
+    mixing = frozenset(
+        name
+        for name, m in model.named_modules()
+        if next(m.children(), None) is None
+        and any(p.dim() >= 2 for p in m.parameters(recurse=False))
+    )
+    classes = None
+    try:
+        logits = select_logits(result[0]) if result else None
+        if logits is not None and logits.dim() == 2:
+            classes = int(logits.shape[1])
+    except ValueError:
+        pass
+    return DryRun(
+        list(shapes.items()),
+        dict(tracker.axes),
+        order,
+        mixing,
+        classes,
+        frozenset(passthrough),
+    )

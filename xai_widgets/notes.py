@@ -1,0 +1,39 @@
+"""Notes a method leaves on its result: what it did that the numbers alone do not say (e.g.
+how many ReLU calls guided backprop reached). :func:`xai_widgets.explain` collects them into
+``Explanation.notes``; outside a collection, :func:`note` does nothing.
+
+Example::
+
+    with collecting() as notes:
+        note("relu_rule", "guided")
+    notes  # {"relu_rule": "guided"}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+__all__ = ["collecting", "note"]
+
+_NOTES: ContextVar[dict[str, Any] | None] = ContextVar("xai_widgets_notes", default=None)
+
+
+def note(key: str, value: Any) -> None:
+    """Record ``key: value`` in the notes being collected (if any)."""
+    notes = _NOTES.get()
+    if notes is not None:
+        notes[key] = value
+
+
+@contextmanager
+def collecting(notes: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Collect the notes of the code run in the block into ``notes`` (a new dict if None)."""
+    notes = {} if notes is None else notes
+    token = _NOTES.set(notes)
+    try:
+        yield notes
+    finally:
+        _NOTES.reset(token)
