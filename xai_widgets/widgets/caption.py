@@ -3,7 +3,7 @@ replaces a flat map.
 
 Example::
 
-    status_line(e, "cat", 12.0)   # "<b data-method='grad_cam'>Grad-CAM</b> · class <i>cat</i> · ..."
+    status_line(e, "cat", 12.0)  # "<b data-method='grad_cam'>Grad-CAM</b> · class <i>cat</i> ..."
 """
 
 from __future__ import annotations
