@@ -269,8 +269,10 @@ class Explorer(w.VBox):
         return self.selection.engine.wait(timeout)
 
     def close(self) -> None:
-        self.selection.close()
-        for view in self.views:
+        selection = getattr(self, "selection", None)  # None when the constructor raised
+        if selection is not None:
+            selection.close()
+        for view in getattr(self, "views", []):
             view.close()
         super().close()
 
