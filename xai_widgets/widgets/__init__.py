@@ -32,6 +32,7 @@ from .selection import Selection
 from .tabs import register_tab, registered_tabs, unregister_tab
 from .view import View
 from .views import ActivationsView, FeatureView, FeatureVisView, FiltersView
+from .evaluate_tab import EvaluateTab  # noqa: I001  (tabs register in import order)
 from .zscores_tab import ZScoresTab
 
 __all__ = [
