@@ -10,9 +10,10 @@ Write one file with one :class:`View` subclass: a ``title``, the selection trait
 ``follows`` (default: ``("index",)``), ``_build()`` returning its child widgets, and
 ``_refresh()`` bringing it up to date (called only while the tab is shown; run slow work with
 ``self.submit(lane, fn, label)``, which cancels superseded jobs and shows errors in
-``self.error``). Decorate the class with :func:`register_tab` and import the file from this
-package: every new :class:`Explorer` shows the tab after the registered ones, and
-``Explorer(..., tabs=[...])`` picks tabs explicitly::
+``self.error``). Then one registry line: add the class to the tuple registered at the end of
+this package (your own code decorates its class with :func:`register_tab` instead). Every new
+:class:`Explorer` shows the registered tabs in order, and ``Explorer(..., tabs=[...])`` picks
+tabs explicitly::
 
     @register_tab
     class IndexTab(View):
@@ -26,13 +27,13 @@ package: every new :class:`Explorer` shows the tab after the registered ones, an
             self.label.value = f"picture {self.selection.index}"
 """
 
-from .explain_tab import ExplainTab  # registered first: the Explorer's first tab
+from .evaluate_tab import EvaluateTab
+from .explain_tab import ExplainTab
 from .explorer import Explorer
 from .selection import Selection
 from .tabs import register_tab, registered_tabs, unregister_tab
 from .view import View
 from .views import ActivationsView, FeatureView, FeatureVisView, FiltersView
-from .evaluate_tab import EvaluateTab  # noqa: I001  (tabs register in import order)
 from .zscores_tab import ZScoresTab
 
 __all__ = [
@@ -50,3 +51,6 @@ __all__ = [
     "registered_tabs",
     "unregister_tab",
 ]
+
+for _tab in (ExplainTab, ActivationsView, FiltersView, FeatureVisView, EvaluateTab, ZScoresTab):
+    register_tab(_tab)  # the Explorer's tabs, in this order

@@ -33,7 +33,6 @@ from .controls import param_control
 from .engine import Job
 from .figures import figure_png
 from .images import resize_rgb
-from .tabs import register_tab
 from .view import View
 
 __all__ = ["EvaluateTab"]
@@ -42,7 +41,6 @@ KINDS = {"MoRF / LeRF (AOPC)": "region", "deletion / insertion (AUC)": "pixel"}
 THUMB = 192
 
 
-@register_tab
 class EvaluateTab(View):
     """Curves, localisation, the gallery benchmark and the randomisation check (module doc)."""
 

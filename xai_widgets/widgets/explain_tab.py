@@ -39,7 +39,6 @@ from .panels import OverlayPanel, TopClasses
 from .probe import ProbePanel
 from .selection import Selection
 from .session import ImageSession
-from .tabs import register_tab
 from .view import View
 
 __all__ = ["ExplainTab"]
@@ -47,7 +46,6 @@ __all__ = ["ExplainTab"]
 ESTIMATE_ABOVE = 50  # forward passes: more, and the cost is shown before the work starts
 
 
-@register_tab
 class ExplainTab(View):
     """The explanation surface (see the module doc); ``size`` is the canvas's longer side."""
 

@@ -27,7 +27,6 @@ from ..analysis import zscores
 from ..layers import default_layer, spatial_layers
 from .canvas import encode
 from .engine import Job
-from .tabs import register_tab
 from .view import View
 from .views.surface import Surface
 
@@ -37,7 +36,6 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 640, 240, 48, 30, 16
 
 
-@register_tab
 class ZScoresTab(View):
     """Sorted Z-score bars, grouped sums, class picker (see the module doc)."""
 

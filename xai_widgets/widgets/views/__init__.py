@@ -9,18 +9,14 @@ Each view works on its own or as a tab of the Explorer, built from a
 
 Views are ``ipywidgets.VBox`` subclasses with traits (``layer``, ``channel``, ...); their jobs
 run on the selection's engine (latest wins, cancelled by the next input), their errors are
-shown in the view, and the model is never changed. All three are registered tabs.
+shown in the view, and the model is never changed. All three are tabs of the Explorer.
 """
 
 from __future__ import annotations
 
-from ..tabs import register_tab
 from .activations_view import ActivationsView
 from .base import FeatureView
 from .featvis_view import FeatureVisView
 from .filters_view import FiltersView
 
 __all__ = ["ActivationsView", "FeatureView", "FeatureVisView", "FiltersView"]
-
-for _view in (ActivationsView, FiltersView, FeatureVisView):
-    register_tab(_view)
