@@ -152,6 +152,9 @@ def test_lab_quickstart_explorer(
     ex.wait_map("grad_cam")
     nb.wait_executed()
     ex.attach()
+    page.wait_for_function(  # the canvas decodes its images after the status has changed
+        "() => [0, 1].every(i => window.__xwRead(window.__xwTarget(i))[3] > 0)", polling="raf"
+    )
     assert_not_blank(ex.layer(0), "the image layer")
     assert_not_blank(ex.layer(1), "the heatmap layer")
     wait_painted(ex.gallery, 0.4)
