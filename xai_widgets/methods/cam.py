@@ -133,6 +133,16 @@ class CAM(ChannelCAM):
     relu = False
     signed = True
 
+    def unavailable(self, model, x, cache) -> str:
+        """Views disable CAM where its requirement fails at the chosen layer (checked)."""
+        run = self.run(model, x, Target.from_spec(None, x.shape[0]), None, cache)
+        if _is_gap_linear(run):
+            return ""
+        return (
+            f"CAM needs a global-average-pool + linear head after layer {self.layer!r}, and "
+            "this model has something else there; Grad-CAM works for any head"
+        )
+
     def channel_weights(self, run: LayerRun) -> torch.Tensor:
         if not _is_gap_linear(run):
             raise ValueError(_cam_refusal(run))
