@@ -90,3 +90,10 @@ def test_the_default_layer_is_never_a_pooling_layer() -> None:
     assert xw.spatial_layers(model, x)[-1][0] in ("features", "features.5")
     assert default_layer(model, x) == "features.4"
     assert xw.explain(model, x, "grad_cam").params["layer"] == "features.4"
+
+
+def test_every_method_declares_a_plain_tooltip() -> None:
+    for name in xw.list_methods():
+        tip = xw.methods.get_method(name).tip
+        assert tip.endswith(".") and tip[0].isupper(), name
+        assert not any(ch in tip for ch in "∂Σ_^/"), (name, tip)  # words, not notation

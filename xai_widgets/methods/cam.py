@@ -88,7 +88,15 @@ class ChannelCAM(Method):
         return cam.clamp(min=0) if self.relu else cam
 
 
-@register("grad_cam", label="Grad-CAM", family="cam")
+@register(
+    "grad_cam",
+    label="Grad-CAM",
+    family="cam",
+    tip=(
+        "The feature maps of a layer weighted by how much the class score "
+        "gains from each: where the class's evidence lies."
+    ),
+)
 @dataclass(frozen=True)
 class GradCAM(ChannelCAM):
     """Grad-CAM (Selvaraju et al. 2017): ReLU(sum_k w_k A_k), w_k = mean_ij dS/dA_kij.
@@ -100,7 +108,15 @@ class GradCAM(ChannelCAM):
         return run.grad.mean((2, 3))
 
 
-@register("grad_cam_pp", label="Grad-CAM++", family="cam")
+@register(
+    "grad_cam_pp",
+    label="Grad-CAM++",
+    family="cam",
+    tip=(
+        "A Grad-CAM variant that weights each position's positive gradients, "
+        "often better for several objects of a class."
+    ),
+)
 @dataclass(frozen=True)
 class GradCAMPlusPlus(ChannelCAM):
     """Grad-CAM++ (Chattopadhyay et al. 2018, eq. 19 with the exponential-score closed form):
@@ -118,7 +134,15 @@ class GradCAMPlusPlus(ChannelCAM):
         return (alpha * g.clamp(min=0)).sum((2, 3))
 
 
-@register("cam", label="CAM", family="cam")
+@register(
+    "cam",
+    label="CAM",
+    family="cam",
+    tip=(
+        "The classifier's weights applied to the last feature maps; it only "
+        "exists for a global-average-pool + linear head."
+    ),
+)
 @dataclass(frozen=True)
 class CAM(ChannelCAM):
     """CAM (Zhou et al. 2016) for networks whose head is global average pooling + linear:
@@ -190,7 +214,15 @@ def _cam_refusal(run: LayerRun) -> str:
     )
 
 
-@register("score_cam", label="Score-CAM", family="cam")
+@register(
+    "score_cam",
+    label="Score-CAM",
+    family="cam",
+    tip=(
+        "The feature maps weighted by how much each one alone, used as a mask, "
+        "raises the class score; needs no gradients."
+    ),
+)
 @dataclass(frozen=True)
 class ScoreCAM(ChannelCAM):
     """Score-CAM (Wang et al. 2020, Algorithm 1): each channel, upsampled and scaled to
@@ -248,7 +280,15 @@ class ScoreCAM(ChannelCAM):
             yield torch.einsum("nk,nkhw->nhw", weights, acts).clamp(min=0), fraction
 
 
-@register("layer_visualization", label="Layer visualization", family="cam")
+@register(
+    "layer_visualization",
+    label="Layer visualization",
+    family="cam",
+    tip=(
+        "The activations of the chosen layer summed over its channels: what "
+        "the layer responds to, for no class in particular."
+    ),
+)
 @dataclass(frozen=True)
 class LayerVisualization(Method):
     """The layer's activation summed over its channels, sum_k A_k (N, h, w): where the layer
@@ -268,7 +308,12 @@ class LayerVisualization(Method):
         return fwd.acts[self.layer].detach().sum(1)
 
 
-@register("guided_grad_cam", label="Guided Grad-CAM", family="cam")
+@register(
+    "guided_grad_cam",
+    label="Guided Grad-CAM",
+    family="cam",
+    tip="Grad-CAM's coarse map multiplied by guided backprop's fine one: where, and which edges.",
+)
 @dataclass(frozen=True)
 class GuidedGradCAM(Method):
     """Guided Grad-CAM (Selvaraju et al. 2017): guided backprop times the Grad-CAM map

@@ -43,7 +43,12 @@ def bind_clean(model: nn.Module, x: torch.Tensor, target: Target) -> None:
             target.bind(model(x))
 
 
-@register("saliency", label="Saliency", family="gradient")
+@register(
+    "saliency",
+    label="Saliency",
+    family="gradient",
+    tip="How much each pixel's change would change the class score: the size of the gradient.",
+)
 @dataclass(frozen=True)
 class Saliency(Method):
     """Saliency (Simonyan, Vedaldi & Zisserman 2014): the gradient dS_c/dx.
@@ -59,7 +64,15 @@ class Saliency(Method):
         return input_gradient(model, x, target, cache=cache)
 
 
-@register("input_x_gradient", label="Gradient × Input", family="gradient")
+@register(
+    "input_x_gradient",
+    label="Gradient × Input",
+    family="gradient",
+    tip=(
+        "Each pixel's value times its gradient: a first-order estimate of its "
+        "contribution to the score."
+    ),
+)
 @dataclass(frozen=True)
 class InputXGradient(Method):
     """Input x gradient (Shrikumar et al. 2016): x * dS_c/dx, summed over channels for the map.
@@ -71,7 +84,14 @@ class InputXGradient(Method):
         return x * input_gradient(model, x, target, cache=cache)
 
 
-@register("smoothgrad", label="SmoothGrad", family="gradient")
+@register(
+    "smoothgrad",
+    label="SmoothGrad",
+    family="gradient",
+    tip=(
+        "The gradient averaged over noisy copies of the picture, which removes much of its speckle."
+    ),
+)
 @dataclass(frozen=True)
 class SmoothGrad(Method):
     """SmoothGrad (Smilkov et al. 2017): the mean gradient over noisy copies,
@@ -125,7 +145,15 @@ def gauss_legendre(steps: int, device: torch.device, dtype: torch.dtype):
     return ((nodes + 1) / 2).to(device, dtype), (weights / 2).to(device, dtype)
 
 
-@register("integrated_gradients", label="Integrated Gradients", family="gradient")
+@register(
+    "integrated_gradients",
+    label="Integrated Gradients",
+    family="gradient",
+    tip=(
+        "The gradient summed along a path from a baseline picture to this one; "
+        "the map adds up to the score's change."
+    ),
+)
 @dataclass(frozen=True)
 class IntegratedGradients(Method):
     """Integrated gradients (Sundararajan, Taly & Yan 2017):

@@ -51,7 +51,15 @@ def _report(reach: ReluReach, owner: str) -> None:
         )
 
 
-@register("guided_backprop", label="Guided Backprop", family="gradient")
+@register(
+    "guided_backprop",
+    label="Guided Backprop",
+    family="gradient",
+    tip=(
+        "A gradient that lets only positive signals back through each ReLU, "
+        "giving sharp edges; it depends little on the class."
+    ),
+)
 @dataclass(frozen=True)
 class GuidedBackprop(Method):
     """Guided backpropagation (Springenberg et al. 2015): the gradient with every ReLU's
@@ -66,7 +74,15 @@ class GuidedBackprop(Method):
         return modified_relu_gradient(model, x, target, self.rule, self.name)
 
 
-@register("deconvnet", label="Deconvnet", family="gradient")
+@register(
+    "deconvnet",
+    label="Deconvnet",
+    family="gradient",
+    tip=(
+        "A reconstruction that passes signals back through ReLUs by their own "
+        "sign, showing the patterns a layer reacts to."
+    ),
+)
 @dataclass(frozen=True)
 class Deconvnet(GuidedBackprop):
     """Deconvnet (Zeiler & Fergus 2014): the gradient with every ReLU's backward replaced by

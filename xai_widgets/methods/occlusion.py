@@ -123,7 +123,15 @@ class OcclusionGrid:
         return total / count.clamp(min=1)
 
 
-@register("occlusion", label="Occlusion", family="perturbation")
+@register(
+    "occlusion",
+    label="Occlusion",
+    family="perturbation",
+    tip=(
+        "How much the class score drops when a grey square hides each place: "
+        "slow, but it asks the model directly."
+    ),
+)
 @dataclass(frozen=True)
 class Occlusion(Method):
     """Occlusion (Zeiler & Fergus 2014) with Captum's averaging: each pixel gets the mean drop

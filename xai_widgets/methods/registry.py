@@ -74,6 +74,7 @@ class Method:
 
     name: ClassVar[str] = ""
     label: ClassVar[str] = ""
+    tip: ClassVar[str] = ""
     family: ClassVar[str] = ""
     space: ClassVar[str] = "input"
     reduce: ClassVar[str] = "sum"
@@ -138,9 +139,12 @@ class Method:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
 
-def register(name: str, *, family: str, label: str = "") -> Callable[[type[Method]], type[Method]]:
+def register(
+    name: str, *, family: str, label: str = "", tip: str = ""
+) -> Callable[[type[Method]], type[Method]]:
     """Class decorator: add a method to the registry under ``name``, shown as ``label``
-    (the name a textbook uses; default: ``name``)."""
+    (the name a textbook uses; default: ``name``) with ``tip``, one plain sentence without
+    notation saying what it shows (the widgets' tooltip)."""
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; accepted: {', '.join(FAMILIES)}")
 
@@ -151,6 +155,7 @@ def register(name: str, *, family: str, label: str = "") -> Callable[[type[Metho
             raise TypeError(f"method {name!r} must be a dataclass")
         cls.name = name
         cls.label = label or name
+        cls.tip = tip
         cls.family = family
         _REGISTRY[name] = cls
         return cls

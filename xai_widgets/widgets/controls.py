@@ -188,5 +188,9 @@ class MethodToggles:
 
 
 def _first_sentence(name: str) -> str:
-    doc = " ".join((get_method(name).__doc__ or name).split())
+    """The method's declared tip (a plain sentence), else its docstring's first sentence."""
+    cls = get_method(name)
+    if cls.tip:
+        return cls.tip
+    doc = " ".join((cls.__doc__ or name).split())
     return doc.split(". ")[0].rstrip(".:") + "."
