@@ -11,12 +11,14 @@ from . import gradients, guided  # noqa: F401, I001
 from . import cam, occlusion  # noqa: F401
 from . import lrp  # noqa: F401
 from . import regions, lime, shap, rise  # noqa: F401
+from .captum_adapter import from_captum
 from .forward import Forward
 from .registry import Method, ParamSpec, get_method, list_methods, method_label, method_params
 
 __all__ = [
     "Forward",
     "Method",
+    "from_captum",
     "ParamSpec",
     "get_method",
     "list_methods",

@@ -74,18 +74,30 @@ class RegionMethod(Method):
     n_segments: int
     baseline: float
 
+    @classmethod
+    def accepts_value(cls, name: str, value: object, owner: str) -> bool:
+        """True for a label-map tensor given as ``segments`` (checked here for its form;
+        against the input in :meth:`check_input`); False lets the declared check run."""
+        if name != "segments" or not isinstance(value, torch.Tensor):
+            return False
+        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(
+                f"{owner}: parameter 'segments' as a label map must have an integer dtype "
+                f"(one region id per pixel), got {value.dtype}"
+            )
+        if value.dim() not in (2, 3) or value.numel() == 0:
+            raise ValueError(
+                f"{owner}: parameter 'segments' as a label map must be (H, W) or (N, H, W); "
+                f"got shape {tuple(value.shape)}"
+            )
+        return True
+
     def __post_init__(self) -> None:
         owner = self.name or type(self).__name__
         for spec in method_params(type(self)):
             value = getattr(self, spec.name)
-            if spec.name == "segments" and isinstance(value, torch.Tensor):
-                if value.dim() not in (2, 3):
-                    raise ValueError(
-                        f"{owner}: parameter 'segments' as a label map must be (H, W) or "
-                        f"(N, H, W); got shape {tuple(value.shape)}"
-                    )
-                continue
-            check_value(spec, value, owner)
+            if not self.accepts_value(spec.name, value, owner):
+                check_value(spec, value, owner)
 
     def check_input(self, x: torch.Tensor) -> None:
         owner = self.name or type(self).__name__
