@@ -4,8 +4,10 @@
 (consecutive). ``segments`` is a name from :data:`SEGMENTERS` or an integer label map the user
 gives ((H, W) for every sample or (N, H, W)), e.g. anatomical brain regions. The algorithms run
 on each image min-max scaled to [0, 1] (the model input is normalized, the algorithms expect
-image intensities); ``n_segments`` is honoured exactly by ``grid``, by SLIC as its target, and
-approximately by quickshift and Felzenszwalb, whose scale is set from it.
+image intensities); ``n_segments`` is honoured exactly by ``grid`` (when it factors into a near-square grid),
+by SLIC as its target, and
+approximately by quickshift and Felzenszwalb: a few bisection steps on their scale parameter
+keep the run whose region count is nearest.
 
 The scikit-image calls need host arrays: only this module crosses to the CPU, and only the
 (small) image for the segmentation; the label map goes back to the input's device.
@@ -23,6 +25,8 @@ import math
 import torch
 
 __all__ = ["SEGMENTERS", "check_label_map", "region_count", "segment"]
+
+_QUICKSHIFT_SIDE = 64
 
 SEGMENTERS = ("slic", "quickshift", "felzenszwalb", "grid")
 """The named segmentations (the choices of a region method's ``segments`` parameter)."""
@@ -69,8 +73,14 @@ def region_count(labels: torch.Tensor) -> int:
 
 
 def grid_labels(height: int, width: int, n_segments: int, device=None) -> torch.Tensor:
-    """(H, W) regular grid of about ``n_segments`` cells shaped like the image."""
-    rows = max(1, min(height, round(math.sqrt(n_segments * height / width))))
+    """(H, W) regular grid of ``n_segments`` cells (rows x cols = n_segments with cells about
+    as tall as wide) when such a factorization exists, else of about ``n_segments``."""
+    ideal = math.sqrt(n_segments * height / width)  # rows that give square cells
+    divisors = [r for r in range(1, n_segments + 1) if n_segments % r == 0]
+    rows = min(divisors, key=lambda r: abs(math.log(r / ideal)))
+    if abs(math.log(rows / ideal)) > math.log(2):  # no near-square factorization
+        rows = max(1, round(ideal))
+    rows = max(1, min(height, rows))
     cols = max(1, min(width, round(n_segments / rows)))
     r = torch.arange(height, device=device) * rows // height
     c = torch.arange(width, device=device) * cols // width
@@ -96,15 +106,48 @@ def _skimage_labels(image: torch.Tensor, method: str, n_segments: int) -> torch.
             channel_axis=-1 if channels > 1 else None,
         )
     elif method == "quickshift":
-        rgb = img.expand(-1, -1, 3) if channels == 1 else img
-        kernel = max(1.0, 0.5 * math.sqrt(area / n_segments))
-        out = segmentation.quickshift(
-            rgb.contiguous().numpy(), kernel_size=kernel, max_dist=4 * kernel, ratio=0.5
-        )
+        # quickshift's cost grows with the kernel area: it runs at most 64 px a side and its
+        # labels are scaled back (nearest) to the image
+        height, width = img.shape[:2]
+        scale = min(1.0, _QUICKSHIFT_SIDE / max(height, width))
+        small = torch.nn.functional.interpolate(
+            img.permute(2, 0, 1)[None], scale_factor=scale, mode="area"
+        )[0].permute(1, 2, 0) if scale < 1 else img  # fmt: skip
+        rgb = (small.expand(-1, -1, 3) if channels == 1 else small).contiguous().numpy()
+        kernel = max(1.0, 0.35 * math.sqrt(small.shape[0] * small.shape[1] / n_segments))
+        out = _fit_count(
+            lambda d: segmentation.quickshift(rgb, kernel_size=kernel, max_dist=d, ratio=0.5),
+            kernel / 2, kernel * 8, n_segments,
+        )  # fmt: skip
+        if scale < 1:
+            out = torch.nn.functional.interpolate(
+                torch.from_numpy(out)[None, None].double(), size=(height, width), mode="nearest"
+            )[0, 0].numpy()  # fmt: skip
     else:  # felzenszwalb
         arr = img.numpy() if channels > 1 else img[:, :, 0].numpy()
-        size = max(1, area // (2 * n_segments))
-        out = segmentation.felzenszwalb(
-            arr, scale=float(size), sigma=0.5, min_size=size, channel_axis=-1 if channels > 1 else None
-        )
+        axis = -1 if channels > 1 else None
+        size = max(1, area // (4 * n_segments))
+        out = _fit_count(
+            lambda k: segmentation.felzenszwalb(
+                arr, scale=k, sigma=0.5, min_size=size, channel_axis=axis
+            ),
+            1.0, 1e4, n_segments,
+        )  # fmt: skip
     return torch.from_numpy(out.astype("int64"))
+
+
+def _fit_count(run, lo: float, hi: float, n_segments: int, steps: int = 6):
+    """The segmentation, among ``steps`` bisection steps (in log space) over a scale
+    parameter whose growth merges regions, whose region count is nearest ``n_segments``."""
+    best, best_gap = None, math.inf
+    for _ in range(steps):
+        mid = math.sqrt(lo * hi)
+        out = run(mid)
+        count = int(out.max()) + 1
+        gap = abs(math.log(count / n_segments))
+        if gap < best_gap:
+            best, best_gap = out, gap
+        if count == n_segments:
+            break
+        lo, hi = (mid, hi) if count > n_segments else (lo, mid)
+    return best
