@@ -12,7 +12,7 @@ from torch import nn
 from zennit.attribution import Gradient
 
 import xai_widgets as xw
-from helpers import make_input, make_model, prepare_state, snapshot, assert_unchanged
+from helpers import assert_unchanged, make_input, make_model, prepare_state, snapshot
 from xai_widgets.methods.canonize import canonizers_for
 from xai_widgets.methods.lrp import COMPOSITES, make_composite
 

@@ -70,9 +70,9 @@ def check_supported(model: nn.Module, owner: str) -> None:
                 raise ValueError(f"{where} keeps no running statistics; LRP cannot merge it")
         elif isinstance(module, zt.Activation) and isinstance(module, nn.MultiheadAttention):
             raise ValueError(f"{where} has no LRP rule in Zennit")
-        elif not isinstance(
-            module, (zt.Linear, zt.Activation, zt.AvgPool, Sum, *_STRUCTURAL)
-        ) and (any(True for _ in module.parameters()) or any(True for _ in module.buffers())):
+        elif not isinstance(module, (zt.Linear, zt.Activation, zt.AvgPool, Sum, *_STRUCTURAL)) and (
+            any(True for _ in module.parameters()) or any(True for _ in module.buffers())
+        ):
             raise ValueError(
                 f"{where} has no LRP rule in Zennit; LRP supports convolutions, linear layers, "
                 "BatchNorm after one, activations, pooling, flatten and dropout"

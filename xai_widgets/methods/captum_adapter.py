@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import make_dataclass
 from typing import Any
@@ -44,9 +45,7 @@ def _captum_class(spec: str | type | Callable[..., Any]) -> Callable[..., Any]:
     try:
         import captum.attr as attr
     except ImportError as err:
-        raise ImportError(
-            f"from_captum needs Captum, an optional extra: {_INSTALL}"
-        ) from err
+        raise ImportError(f"from_captum needs Captum, an optional extra: {_INSTALL}") from err
     if not hasattr(attr, spec):
         raise ValueError(f"from_captum: captum.attr has no attribution class {spec!r}")
     return getattr(attr, spec)
@@ -81,7 +80,9 @@ def from_captum(
             classes = None
         else:
             forward, classes = model, list(target.indices or [])
-        result = factory(forward).attribute(x, target=classes, **kwargs)
+        with warnings.catch_warnings():  # x is ours: Captum setting requires_grad is expected
+            warnings.filterwarnings("ignore", message="Input Tensor .* did not already require")
+            result = factory(forward).attribute(x, target=classes, **kwargs)
         if progress is not None:
             progress(1.0)
         return result.detach()

@@ -28,14 +28,15 @@ from dataclasses import dataclass
 import torch
 
 from .gradients import bind_clean
-from .registry import Progress, param, register
 from .regions import (
     RegionMethod,
     baseline_param,
+    final,
     n_segments_param,
     region_scores,
     segments_param,
 )
+from .registry import Progress, param, register
 from .segments import region_count
 
 __all__ = ["Lime", "lime_masks", "weighted_ridge"]
@@ -92,10 +93,7 @@ class Lime(RegionMethod):
     seed: int = param(0, min=0, max=2**31 - 1, step=1, help="Seed of the random masks.")
 
     def __call__(self, model, x, target, progress: Progress | None = None, cache=None):
-        result = None
-        for result, _ in self.stream(model, x, target, progress):
-            pass
-        return result
+        return final(self.stream(model, x, target, progress))
 
     def stream(self, model, x, target, progress: Progress | None = None, cache=None):
         bind_clean(model, x, target)

@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -41,10 +42,16 @@ __all__ = [
     "AreaOcclusion",
     "RegionMethod",
     "baseline_param",
+    "final",
     "n_segments_param",
     "region_scores",
     "segments_param",
 ]
+
+
+def final(parts: Iterator[tuple[torch.Tensor, float]]) -> torch.Tensor:
+    """The last (exact) attribution of a stream."""
+    return deque(parts, maxlen=1)[0][0]
 
 
 def segments_param() -> Any:
@@ -173,10 +180,7 @@ class AreaOcclusion(RegionMethod):
     baseline: float = baseline_param()
 
     def __call__(self, model, x, target, progress: Progress | None = None, cache=None):
-        result = None
-        for result, _ in self._run(model, x, target, progress, coarse=False):
-            pass
-        return result
+        return final(self._run(model, x, target, progress, coarse=False))
 
     def stream(self, model, x, target, progress: Progress | None = None, cache=None):
         yield from self._run(model, x, target, progress, coarse=True)
@@ -188,7 +192,9 @@ class AreaOcclusion(RegionMethod):
         clean = target.clean_scores
         groups = [_groups(lab, m) for lab, m in zip(labels, counts, strict=True)]
         coarse = coarse and any(int(g.max()) + 2 < m for g, m in zip(groups, counts, strict=True))
-        sizes = [m + (int(g.max()) + 1 if coarse else 0) for g, m in zip(groups, counts, strict=True)]
+        sizes = [
+            m + (int(g.max()) + 1 if coarse else 0) for g, m in zip(groups, counts, strict=True)
+        ]
         total, done = sum(sizes), 0
         values = torch.zeros(x.shape[0], max(counts), device=x.device, dtype=x.dtype)
         for i, (lab, m) in enumerate(zip(labels, counts, strict=True)):
@@ -197,7 +203,10 @@ class AreaOcclusion(RegionMethod):
                 g = groups[i]
                 off = g[None, :] == torch.arange(int(g.max()) + 1, device=x.device)[:, None]
                 drops = torch.cat(
-                    [clean[i] - s for _, s in region_scores(model, x, i, lab, ~off, self.baseline, target)]
+                    [
+                        clean[i] - s
+                        for _, s in region_scores(model, x, i, lab, ~off, self.baseline, target)
+                    ]
                 )
                 values[i, :m] = drops[g]
                 done += off.shape[0]

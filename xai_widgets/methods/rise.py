@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from .batching import chunk_size, chunks
 from .gradients import bind_clean
+from .regions import final
 from .registry import Method, Progress, param, register
 
 __all__ = ["Rise", "RiseMasks", "rise_masks"]
@@ -94,10 +95,7 @@ class Rise(Method):
             )
 
     def __call__(self, model, x, target, progress: Progress | None = None, cache=None):
-        result = None
-        for result, _ in self.stream(model, x, target, progress):
-            pass
-        return result
+        return final(self.stream(model, x, target, progress))
 
     def stream(self, model, x, target, progress: Progress | None = None, cache=None):
         bind_clean(model, x, target)

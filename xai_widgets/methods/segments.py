@@ -4,10 +4,10 @@
 (consecutive). ``segments`` is a name from :data:`SEGMENTERS` or an integer label map the user
 gives ((H, W) for every sample or (N, H, W)), e.g. anatomical brain regions. The algorithms run
 on each image min-max scaled to [0, 1] (the model input is normalized, the algorithms expect
-image intensities); ``n_segments`` is honoured exactly by ``grid`` (when it factors into a near-square grid),
-by SLIC as its target, and
-approximately by quickshift and Felzenszwalb: a few bisection steps on their scale parameter
-keep the run whose region count is nearest.
+image intensities); ``n_segments`` is honoured exactly by ``grid`` (when it factors into a
+near-square grid), by SLIC as its target, and approximately by quickshift and Felzenszwalb (a
+few bisection steps on their scale parameter keep the run whose region count is nearest;
+quickshift runs at most 64 px a side, its labels scaled back).
 
 The scikit-image calls need host arrays: only this module crosses to the CPU, and only the
 (small) image for the segmentation; the label map goes back to the input's device.

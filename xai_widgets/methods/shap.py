@@ -32,14 +32,15 @@ from dataclasses import dataclass
 import torch
 
 from .gradients import bind_clean
-from .registry import Progress, param, register
 from .regions import (
     RegionMethod,
     baseline_param,
+    final,
     n_segments_param,
     region_scores,
     segments_param,
 )
+from .registry import Progress, param, register
 from .segments import region_count
 
 __all__ = ["KernelShap", "shap_coalitions", "shap_solve"]
@@ -52,7 +53,9 @@ def shap_coalitions(
     budget = samples if m > 30 else min(samples, 2**m - 2)
     n_sizes = math.ceil((m - 1) / 2)
     n_paired = (m - 1) // 2
-    kernel = torch.tensor([(m - 1) / (s * (m - s)) for s in range(1, n_sizes + 1)], dtype=torch.float64)
+    kernel = torch.tensor(
+        [(m - 1) / (s * (m - s)) for s in range(1, n_sizes + 1)], dtype=torch.float64
+    )
     kernel[:n_paired] *= 2
     kernel /= kernel.sum()
     rows: list[torch.Tensor] = []
@@ -127,10 +130,7 @@ class KernelShap(RegionMethod):
     seed: int = param(0, min=0, max=2**31 - 1, step=1, help="Seed of the sampled coalitions.")
 
     def __call__(self, model, x, target, progress: Progress | None = None, cache=None):
-        result = None
-        for result, _ in self.stream(model, x, target, progress):
-            pass
-        return result
+        return final(self.stream(model, x, target, progress))
 
     def stream(self, model, x, target, progress: Progress | None = None, cache=None):
         bind_clean(model, x, target)
