@@ -22,6 +22,25 @@ ISSUE_METHODS = {
     "score_cam": {"layer": "", "batch_size": 32},
     "guided_grad_cam": {"layer": ""},
     "occlusion": {"patch": 16, "stride": 8, "baseline": 0.0},
+    "lrp": {"composite": "epsilon_plus_flat", "epsilon": 1e-6},
+    "sg_lrp": {"composite": "epsilon_plus_flat", "epsilon": 1e-6},
+    "area_occlusion": {"segments": "slic", "n_segments": 50, "baseline": 0.0},
+    "lime": {
+        "segments": "slic",
+        "n_segments": 50,
+        "samples": 500,
+        "kernel_width": 0.25,
+        "baseline": 0.0,
+        "seed": 0,
+    },
+    "kernel_shap": {
+        "segments": "slic",
+        "n_segments": 50,
+        "samples": 500,
+        "baseline": 0.0,
+        "seed": 0,
+    },
+    "rise": {"masks": 2000, "cell": 7, "p": 0.5, "seed": 0},
 }
 
 
@@ -35,7 +54,14 @@ def test_registry_holds_exactly_the_declared_methods_and_defaults() -> None:
             if s.kind == "number":
                 assert s.min is not None and s.max is not None
     assert set(xw.list_methods("cam")) >= {"grad_cam", "score_cam", "cam"}
-    assert xw.list_methods("perturbation") == ["occlusion"]
+    assert xw.list_methods("perturbation") == [
+        "occlusion",
+        "area_occlusion",
+        "lime",
+        "kernel_shap",
+        "rise",
+    ]
+    assert xw.list_methods("relevance") == ["lrp", "sg_lrp"]
 
 
 @pytest.mark.parametrize("method", ["saliency", "grad_cam", "occlusion", "integrated_gradients"])

@@ -205,11 +205,11 @@ def test_dream_errors() -> None:
     model, x = make_model("vgg"), make_input(1)
     with pytest.raises(ValueError, match=r"too small for layer 'features\.4'.*fewer octaves"):
         xf.dream(model, x, "features.4", octaves=8, octave_scale=2.0)
-    with pytest.raises(ValueError, match="parameter .octave_scale. must be >= 1.01"):
+    with pytest.raises(ValueError, match=r"parameter .octave_scale. must be >= 1\.01"):
         xf.dream(model, x, "features.4", octave_scale=1.0)
-    with pytest.raises(ValueError, match="parameter .octaves. must be >= 1"):
+    with pytest.raises(ValueError, match=r"parameter .octaves. must be >= 1"):
         xf.dream(model, x, "features.4", octaves=0)
-    with pytest.raises(ValueError, match="parameter .steps. must be >= 1"):
+    with pytest.raises(ValueError, match=r"parameter .steps. must be >= 1"):
         xf.dream(model, x, "features.4", steps=0)
     with pytest.raises(ValueError, match="did you mean"):
         xf.dream(model, x, "feature.4")

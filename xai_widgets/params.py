@@ -165,7 +165,9 @@ def check_value(spec: ParamSpec, value: Any, owner: str) -> None:
 
 def check_params(cls: type, values: Mapping[str, Any], owner: str) -> dict[str, Any]:
     """``values`` checked against ``cls``'s declaration: unknown names are a TypeError listing
-    the accepted ones, each value is checked by :func:`check_value`. Returns a new dict."""
+    the accepted ones, each value is checked by :func:`check_value`, unless ``cls`` has a
+    ``accepts_value(name, value, owner) -> bool`` that accepts (or rejects, raising) a value
+    beyond the declaration (a region method's integer label map). Returns a new dict."""
     specs = {spec.name: spec for spec in declared(cls)}
     unknown = sorted(set(values) - set(specs))
     if unknown:
@@ -173,8 +175,10 @@ def check_params(cls: type, values: Mapping[str, Any], owner: str) -> dict[str, 
         raise TypeError(
             f"{owner}() got unknown parameter(s) {', '.join(unknown)}; accepted: {accepted}"
         )
+    extra = getattr(cls, "accepts_value", None)
     for name, value in values.items():
-        check_value(specs[name], value, owner)
+        if extra is None or not extra(name, value, owner):
+            check_value(specs[name], value, owner)
     for name, value in values.items():
         bound = specs[name].at_most
         if bound and bound in values and value > values[bound]:

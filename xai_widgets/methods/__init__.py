@@ -2,12 +2,16 @@
 
 Importing this package registers: saliency, input_x_gradient, smoothgrad,
 integrated_gradients, guided_backprop, deconvnet, layer_visualization, cam, grad_cam,
-grad_cam_pp, score_cam, guided_grad_cam, occlusion.
+grad_cam_pp, score_cam, guided_grad_cam, occlusion, lrp, sg_lrp, area_occlusion, lime,
+kernel_shap, rise. :func:`from_captum` registers any Captum attribution class.
 """
 
 # registration order is the order of the lists in the UI: gradients, guided, CAM, perturbation
 from . import gradients, guided  # noqa: F401, I001
 from . import cam, occlusion  # noqa: F401
+from . import lrp  # noqa: F401
+from . import regions, lime, shap, rise  # noqa: F401
+from .captum_adapter import from_captum
 from .forward import Forward
 from .registry import Method, ParamSpec, get_method, list_methods, method_label, method_params
 
@@ -15,6 +19,7 @@ __all__ = [
     "Forward",
     "Method",
     "ParamSpec",
+    "from_captum",
     "get_method",
     "list_methods",
     "method_label",

@@ -47,9 +47,11 @@ def layer_options(
     return options
 
 
-def param_control(spec: ParamSpec, image_side: int | None = None) -> w.Widget:
-    """A control for one declared parameter; ``image_side`` caps parameters whose range is
-    bounded by the image (declared with ``image_bound``)."""
+def param_control(
+    spec: ParamSpec, image_side: int | None = None, css: str = "xw-param-"
+) -> w.Widget:
+    """A control for one declared parameter, with the CSS class ``<css><name>``;
+    ``image_side`` caps parameters whose range is bounded by the image (``image_bound``)."""
     common = {"description": spec.title, "style": _STYLE, "tooltip": spec.help}
     if spec.kind == "layer":
         control = w.Dropdown(options=[("(default layer)", "")], value="", **common)
@@ -71,7 +73,7 @@ def param_control(spec: ParamSpec, image_side: int | None = None) -> w.Widget:
         else:
             cls = w.BoundedIntText if integer else w.BoundedFloatText
             control = cls(value=value, min=lo, max=hi, step=spec.step or 1, **common)
-    control.add_class(f"xw-param-{spec.name}")
+    control.add_class(f"{css}{spec.name}")
     control.layout = w.Layout(width="300px")
     return control
 

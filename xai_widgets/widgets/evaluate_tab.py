@@ -54,9 +54,10 @@ class EvaluateTab(View):
         self.kind = w.Dropdown(options=list(KINDS.items()), value="region", description="curves")
         self.kind.add_class("xw-eval-kind")
         specs = {s.name: s for s in declared(ev.RegionSettings)}
-        self.fill = param_control(specs["fill"])
-        self.rank = param_control(specs["rank"])
-        self.patch = param_control(specs["patch"], min(self.selection.picture.input.shape[1:]))
+        self.fill = param_control(specs["fill"], css="xw-eval-")
+        self.rank = param_control(specs["rank"], css="xw-eval-")
+        side = min(self.selection.picture.input.shape[1:])
+        self.patch = param_control(specs["patch"], side, css="xw-eval-")
         self.patch.max = min(self.patch.max, 32)
         for control in (self.kind, self.fill, self.rank, self.patch):
             control.observe(lambda _c: self.refresh(), "value")

@@ -47,8 +47,7 @@ def _controls(settings: type, prefix: str) -> dict[str, w.Widget]:
     """One control per declared setting (see :mod:`xai_widgets.params`), CSS ``xw-fv-...``."""
     controls = {}
     for spec in declared(settings):
-        control = param_control(spec)
-        control.add_class(f"xw-fv-{prefix}{spec.name}")
+        control = param_control(spec, css=f"xw-fv-{prefix}")
         control.layout = w.Layout(width="330px")
         control.style = STYLE
         controls[spec.name] = control
