@@ -46,33 +46,28 @@ def build_method(model: nn.Module, x: torch.Tensor, method: str, params: dict[st
 
 
 def explain_stream(
-    model: nn.Module,
-    x: torch.Tensor,
-    method: str,
-    *,
-    target: TargetSpec = None,
-    output: OutputSpec = None,
-    progress: Progress | None = None,
-    cache: Forward | None = None,
-    **params: Any,
+    model: nn.Module, x: torch.Tensor, method: str, **options: Any
 ) -> Iterator[Explanation]:
-    """Like :func:`explain`, but yields an :class:`Explanation` for every partial result of a
-    streaming method (coarse first; ``Explanation.fraction`` < 1), the exact one last. Every
-    check runs before the first result; the model is borrowed only while the method runs,
-    never while the caller handles a result.
+    """Like :func:`explain`, with the same arguments (``target``, ``output``, ``progress``,
+    ``cache`` and the method's parameters), but yields an :class:`Explanation` for every
+    partial result of a streaming method (coarse first; ``Explanation.fraction`` < 1), the
+    exact one last. Every check runs before the first result; the model is borrowed only while
+    the method runs, never while the caller handles a result.
 
     Example::
 
         for e in xw.explain_stream(model, x, "occlusion", patch=8):
             print(f"{e.fraction:.0%}", e.heatmap.shape)
     """
+    target, output = options.pop("target", None), options.pop("output", None)
+    run = {"progress": options.pop("progress", None), "cache": options.pop("cache", None)}
     model = check_model(model)
     given = x
     x = check_input(model, x)
     spec = Target.from_spec(target, x.shape[0], output)
-    instance = build_method(model, x, method, params)
+    instance = build_method(model, x, method, options)
     size = (x.shape[2], x.shape[3])
-    parts = instance.stream(model, x, spec, progress=progress, cache=cache)
+    parts = instance.stream(model, x, spec, **run)
     notes: dict[str, Any] = {}
     try:
         while True:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .dryrun import DryRun, dry_run, is_spatial
-from .layouts import NCHW, nchw_perm
+from .layouts import NCHW, POOLING, nchw_perm
 
 __all__ = [
     "default_layer",
@@ -42,14 +42,7 @@ T = TypeVar("T")
 # The one per-model memo: model -> {(kind, key..., structure signature): value}.
 _MEMO: weakref.WeakKeyDictionary[nn.Module, dict] = weakref.WeakKeyDictionary()
 _MEMO_SIZE = 64
-_POOLING = (
-    nn.modules.pooling._MaxPoolNd,
-    nn.modules.pooling._AvgPoolNd,
-    nn.modules.pooling._AdaptiveAvgPoolNd,
-    nn.modules.pooling._AdaptiveMaxPoolNd,
-    nn.modules.pooling._LPPoolNd,
-    nn.Upsample,
-)
+_POOLING = POOLING
 
 
 def model_memo(model: nn.Module, key: tuple, compute: Callable[[], T]) -> T:

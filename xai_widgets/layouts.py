@@ -46,18 +46,23 @@ Axes = tuple[int, int, int]
 
 NCHW: Axes = (1, 2, 3)
 
-_CHANNELS_FIRST = (
-    nn.modules.conv._ConvNd,
-    nn.modules.batchnorm._BatchNorm,
-    nn.modules.instancenorm._InstanceNorm,
-    nn.GroupNorm,
-    nn.LocalResponseNorm,
+POOLING = (
     nn.modules.pooling._MaxPoolNd,
     nn.modules.pooling._AvgPoolNd,
     nn.modules.pooling._AdaptiveAvgPoolNd,
     nn.modules.pooling._AdaptiveMaxPoolNd,
     nn.modules.pooling._LPPoolNd,
     nn.Upsample,
+)
+"""Pooling and resampling modules (channels-first; never a default layer)."""
+
+_CHANNELS_FIRST = (
+    nn.modules.conv._ConvNd,
+    nn.modules.batchnorm._BatchNorm,
+    nn.modules.instancenorm._InstanceNorm,
+    nn.GroupNorm,
+    nn.LocalResponseNorm,
+    *POOLING,
     nn.PixelShuffle,
     nn.PixelUnshuffle,
 )

@@ -27,17 +27,14 @@ from dataclasses import dataclass
 
 import torch
 
-from .gradients import bind_clean
 from .regions import (
     RegionMethod,
     baseline_param,
-    final,
     n_segments_param,
     region_scores,
     segments_param,
 )
 from .registry import Progress, param, register
-from .segments import region_count
 
 __all__ = ["Lime", "lime_masks", "weighted_ridge"]
 
@@ -100,14 +97,8 @@ class Lime(RegionMethod):
     baseline: float = baseline_param()
     seed: int = param(0, min=0, max=2**31 - 1, step=1, help="Seed of the random masks.")
 
-    def __call__(self, model, x, target, progress: Progress | None = None, cache=None):
-        return final(self.stream(model, x, target, progress))
-
     def stream(self, model, x, target, progress: Progress | None = None, cache=None):
-        bind_clean(model, x, target)
-        labels = self.labels(x)
-        counts = [region_count(lab) for lab in labels]
-        values = torch.zeros(x.shape[0], max(counts), device=x.device, dtype=x.dtype)
+        labels, counts, values = self.start(model, x, target)
         total = self.samples * x.shape[0]
         for i, (lab, m) in enumerate(zip(labels, counts, strict=True)):
             on = lime_masks(self.samples, m, self.seed, x.device)

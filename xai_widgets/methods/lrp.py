@@ -90,7 +90,7 @@ def lrp_relevance(
         try:
             rules.register(model)
             xin = x.detach().requires_grad_(True)
-            out = model(xin)
+            out = target.logits(model(xin))  # the logits, whatever the model returns
             if not target.bound:
                 target.bind(out)
             start_relevance = output_relevance(out, target, start)

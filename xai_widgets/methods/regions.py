@@ -81,6 +81,18 @@ class RegionMethod(Method):
     n_segments: int
     baseline: float
 
+    def __call__(self, model, x, target, progress: Progress | None = None, cache=None):
+        return final(self.stream(model, x, target, progress))
+
+    def start(self, model, x, target) -> tuple[torch.Tensor, list[int], torch.Tensor]:
+        """Bind the target on the clean input; the label maps, the region counts, and zeroed
+        region values (N, max regions)."""
+        bind_clean(model, x, target)
+        labels = self.labels(x)
+        counts = [region_count(lab) for lab in labels]
+        values = torch.zeros(x.shape[0], max(counts), device=x.device, dtype=x.dtype)
+        return labels, counts, values
+
     @classmethod
     def accepts_value(cls, name: str, value: object, owner: str) -> bool:
         """True for a label-map tensor given as ``segments`` (checked here for its form;
