@@ -33,7 +33,12 @@ FAST = {
     "smoothgrad": {"samples": 2},
     "integrated_gradients": {"steps": 2},
     "occlusion": {"patch": 32, "stride": 32},
+    "area_occlusion": {"segments": "grid", "n_segments": 4},
+    "lime": {"segments": "grid", "n_segments": 4, "samples": 8},
+    "kernel_shap": {"segments": "grid", "n_segments": 4, "samples": 8},
+    "rise": {"masks": 8, "cell": 4},
 }
+LRP = {"lrp", "sg_lrp"}  # Zennit's rules: refused, naming the module, where none applies
 NO_RELU = {"convnext_tiny", "swin_t", "efficientnet_b0"}
 GUIDED = {"guided_backprop", "deconvnet", "guided_grad_cam"}
 
@@ -105,8 +110,10 @@ def test_every_method_on_torchvision_models(name: str) -> None:
         assert e.heatmap.dtype == torch.float32
         if xw.methods.get_method(method).space == "layer":
             assert e.attribution.shape == (1, *layers[default][2:]), method
-    expected = {"cam"} | (GUIDED if name in NO_RELU else set())
+    expected = {"cam"} | LRP | (GUIDED if name in NO_RELU else set())
     assert set(refusals) <= expected, refusals
+    for method in refusals.keys() & LRP:  # the module LRP has no rule for, with its type
+        assert re.search(r"'[\w.]+' \(\w+\)", refusals[method]), refusals[method]
     for method in refusals.keys() & GUIDED:
         assert "applies no ReLU" in refusals[method] and "'saliency'" in refusals[method]
     if "cam" in refusals:
