@@ -192,4 +192,4 @@ def test_cam_on_a_non_gap_head_names_the_alternative() -> None:
 
 def test_method_params_of_unknown_method() -> None:
     with pytest.raises(ValueError, match="registered methods: saliency"):
-        xw.method_params("lime")
+        xw.method_params("nope")

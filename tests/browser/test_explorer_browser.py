@@ -45,6 +45,15 @@ PROBE = re.compile(
     rf"{NUM} → {NUM} \({NUM}\), probability {NUM} → {NUM}|no measurable change)"
 )
 
+# Every listed layer is (almost) fully painted: a late client draws a canvas's stored state and
+# then its replay, which clears a layer before its image is decoded, so wait for the end state.
+PAINTED = """(layers) => layers.every(i => {
+    const d = window.__xwRead(window.__xwTarget(i));
+    let n = 0;
+    for (let k = 3; k < d.length; k += 4) if (d[k] > 0) n++;
+    return n > 0.95 * d.length / 4;
+})"""
+
 # The kernel's view of what the canvas shows: (height, width, base64 RGB bytes).
 COMPOSITE = """\
 import base64 as _b64
@@ -153,7 +162,7 @@ def test_lab_quickstart_explorer(
     nb.wait_executed()
     ex.attach()
     page.wait_for_function(  # the canvas decodes its images after the status has changed
-        "() => [0, 1].every(i => window.__xwRead(window.__xwTarget(i))[3] > 0)", polling="raf"
+        PAINTED, arg=[0, 1], polling="raf"
     )
     assert_not_blank(ex.layer(0), "the image layer")
     assert_not_blank(ex.layer(1), "the heatmap layer")
@@ -254,9 +263,7 @@ def test_lab_quickstart_explorer(
     ex = ExplorerPage(page, nb.path)
     wait_visible(page, ".xw-explorer canvas.xw-main-canvas")
     ex.attach()
-    page.wait_for_function(
-        "() => [0, 1].every(i => window.__xwRead(window.__xwTarget(i))[3] > 0)", polling="raf"
-    )
+    page.wait_for_function(PAINTED, arg=[0, 1], polling="raf")
     assert_not_blank(ex.layer(0), "the image layer after reload")
     assert_not_blank(ex.layer(1), "the heatmap layer after reload")
     assert ex.status() == status
@@ -280,7 +287,7 @@ def test_voila_quickstart_explorer(
     ex.wait_map("grad_cam")
     ex.attach()  # Voila: no Lab app, the composite canvas is read
     page.wait_for_function(
-        "() => window.__xwRead(window.__xwTarget(0))[3] > 0", polling="raf"
+        PAINTED, arg=[0], polling="raf"
     )  # replayed: Voila ran the cells before this client connected
     assert_not_blank(ex.layer(0), "the Voila canvas")
     wait_painted(ex.gallery, 0.4)  # each canvas's own state or replay, in any order

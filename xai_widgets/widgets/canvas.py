@@ -243,8 +243,9 @@ class LayeredCanvas(ReplayCanvas):
 
     def _draw_image(self) -> None:
         layer = self.widget[0]
-        layer.clear()
-        if self.image is not None:
+        if self.image is None:
+            layer.clear()
+        else:  # an opaque picture over the whole layer: no clear, so no blank frame between
             self._put_scaled(layer, self.image)
 
     def _draw_heatmap(self) -> None:
