@@ -5,12 +5,11 @@ a second view, Voila) starts blank. Two paths bring every canvas of every tab ba
 the order in which a new client creates its widgets:
 
 1. **State.** After each change (debounced, off the hot path) a view stores what it shows as
-   an encoded picture in the canvas's synced ``image_data`` trait. A client that creates the
-   canvas model later receives it with the model's state and draws it on creation, without any
-   message. This closes the race seen in Voila, where a canvas model announced itself
-   (``client_ready``) before the client had registered the canvas *manager* widget: the
-   replayed draw messages went to a manager the client did not know yet and were dropped, and
-   the gallery stayed blank although the main canvas (announced later) was replayed.
+   an encoded picture in the canvas's synced ``image_data`` trait; a client that creates the
+   canvas model later draws it on creation, without any message. This closes the Voila race
+   in which the gallery stayed blank while the main canvas was replayed: replayed draws are
+   messages to the shared canvas *manager*, which a new client may not have registered yet
+   when a canvas announces ``client_ready`` (our reading of ipycanvas's front end).
 2. **Replay.** On ``client_ready`` a view redraws its layers from Python. ipycanvas 0.14's
    manager announces the target canvas only when it changes, so a new client would not know
    which canvas the replay draws on; :func:`announce` draws once on a hidden 1x1 canvas first,
@@ -18,9 +17,8 @@ the order in which a new client creates its widgets:
 
 All drawing goes through :func:`drawing`: one lock for the kernel's shared ipycanvas manager
 (the worker threads draw too) and ``hold_canvas`` batching that is always released, also when a
-draw raises (ipycanvas 0.14.3's ``hold_canvas`` has no ``finally``: used bare, one failed draw
-left every canvas of the kernel caching forever). The one private ipycanvas call is in
-:func:`put_encoded`.
+draw raises (ipycanvas 0.14.3's bare ``hold_canvas`` has no ``finally``). The one private
+ipycanvas call is in :func:`put_encoded`.
 """
 
 from __future__ import annotations
