@@ -119,6 +119,11 @@ def measure_toggles(ex, model, methods, repeat, budget_s, log) -> list[Series]:
     for method in methods:
         partner = "saliency" if method == "grad_cam" else "grad_cam"
         series = Series(model, f"toggle {method}")
+        if ex.method_button(method).is_disabled():  # does not apply here, says why on hover
+            series.error = ex.method_button(method).get_attribute("title") or "disabled"
+            log(series)
+            out.append(series)
+            continue
         start = time.monotonic()
         for r in range(repeat + 1):
             select_method(ex, partner)
