@@ -110,8 +110,5 @@ class Lime(RegionMethod):
                 fit = weighted_ridge(on[:n].to(torch.float64), scores[:n], weights[:n])
                 values[i, :m] = fit.to(x.dtype)
                 done = i * self.samples + n
-                if progress is not None:
-                    progress(done / total)
-                if done < total:
-                    yield self.expand(values, labels, x), done / total
+                yield from self.partial(values, labels, x, done, total, progress)
         yield self.expand(values, labels, x), 1.0

@@ -93,6 +93,14 @@ class RegionMethod(Method):
         values = torch.zeros(x.shape[0], max(counts), device=x.device, dtype=x.dtype)
         return labels, counts, values
 
+    def partial(self, values, labels, x, done: int, total: int, progress: Progress | None):
+        """Report ``done / total`` and yield the partial map; the exact map is yielded once,
+        by the caller, at the end."""
+        if progress is not None:
+            progress(done / total)
+        if done < total:
+            yield self.expand(values, labels, x), done / total
+
     @classmethod
     def accepts_value(cls, name: str, value: object, owner: str) -> bool:
         """True for a label-map tensor given as ``segments`` (checked here for its form;
@@ -233,8 +241,5 @@ class AreaOcclusion(RegionMethod):
             for part, scores in region_scores(model, x, i, lab, ~eye, self.baseline, target):
                 values[i, part] = clean[i] - scores
                 done += part.stop - part.start
-                if progress is not None:
-                    progress(done / total)
-                if done < total:
-                    yield self.expand(values, labels, x), done / total
+                yield from self.partial(values, labels, x, done, total, progress)
         yield self.expand(values, labels, x), 1.0

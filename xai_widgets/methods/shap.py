@@ -160,8 +160,5 @@ class KernelShap(RegionMethod):
                 n = part.stop
                 values[i, :m] = shap_solve(on[:n], scores[:n], w[:n], full, empty).to(x.dtype)
                 done += part.stop - part.start
-                if progress is not None:
-                    progress(done / total)
-                if done < total:
-                    yield self.expand(values, labels, x), done / total
+                yield from self.partial(values, labels, x, done, total, progress)
         yield self.expand(values, labels, x), 1.0
