@@ -137,14 +137,23 @@ def test_replay_redraws_every_layer_from_python_state() -> None:
     manager = main.widget[0]._canvas_manager
     original = manager.send_draw_command
     manager.send_draw_command = lambda canvas, *args: sent.append((canvas, *args))
+    put = ipycanvas_canvas.COMMANDS["putImageData"]
+
+    def images() -> list:
+        return [c for c, command, *_ in list(sent) if command == put]
+
     try:
-        main.widget[0]._handle_frontend_event(None, {"event": "client_ready"}, [])
+        # a new client creates the three layers at once: they share one replay
+        for i in range(3):
+            main.widget[i]._handle_frontend_event(None, {"event": "client_ready"}, [])
         ex.gallery.canvas._handle_frontend_event(None, {"event": "client_ready"}, [])
+        assert _wait_for(lambda: images().count(ex.gallery.canvas) >= 2)
+        assert _wait_for(lambda: main.widget[1] in images())
+        time.sleep(0.3)  # a second replay would have come by now
     finally:
         manager.send_draw_command = original
-    images = [c for c, command, *_ in sent if command == ipycanvas_canvas.COMMANDS["putImageData"]]
-    assert main.widget[0] in images and main.widget[1] in images  # picture and map
-    assert images.count(ex.gallery.canvas) == 2  # both thumbnails
+    assert images().count(main.widget[0]) == 1 and images().count(main.widget[1]) == 1
+    assert images().count(ex.gallery.canvas) == 2  # both thumbnails
     ex.close()
 
 

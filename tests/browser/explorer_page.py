@@ -263,6 +263,35 @@ class ExplorerPage:
         )
         return np.frombuffer(base64.b64decode(b64), np.uint8).reshape(height, width, 4)
 
+    def painted_layer(
+        self, index: int, painted: float = 0.9, timeout_ms: int = 30_000
+    ) -> np.ndarray:
+        """Layer ``index`` as soon as more than ``painted`` of it is opaque, read in the same
+        browser task as the check (a replay may clear a layer and redraw it a frame later, so a
+        check followed by a separate read can catch the gap); on timeout the layer as it is."""
+        try:
+            handle = self.page.wait_for_function(
+                """([i, painted]) => {
+                    const el = window.__xwTarget(i);
+                    const d = window.__xwRead(el);
+                    let n = 0;
+                    for (let k = 3; k < d.length; k += 4) if (d[k] > 0) n++;
+                    if (n <= painted * d.length / 4) return false;
+                    let s = '';
+                    for (let k = 0; k < d.length; k += 0x8000) {
+                        s += String.fromCharCode.apply(null, d.subarray(k, k + 0x8000));
+                    }
+                    return [btoa(s), el.width, el.height];
+                }""",
+                arg=[index, painted],
+                polling="raf",
+                timeout=timeout_ms,
+            )
+        except PlaywrightTimeoutError:
+            return self.layer(index)
+        b64, width, height = handle.json_value()
+        return np.frombuffer(base64.b64decode(b64), np.uint8).reshape(height, width, 4)
+
     def arm(self, *layers: int) -> None:
         """Remember the given layers (default: the heatmap) now, for :meth:`wait_changed`."""
         self.page.evaluate(

@@ -164,8 +164,8 @@ def test_lab_quickstart_explorer(
     page.wait_for_function(  # the canvas decodes its images after the status has changed
         PAINTED, arg=[0, 1], polling="raf"
     )
-    assert_not_blank(ex.layer(0), "the image layer")
-    assert_not_blank(ex.layer(1), "the heatmap layer")
+    assert_not_blank(ex.painted_layer(0), "the image layer")
+    assert_not_blank(ex.painted_layer(1), "the heatmap layer")
     wait_painted(ex.gallery, 0.4)
     assert_not_blank(canvas_image(ex.gallery), "the gallery", 0.4)  # 12 of 20 cells
     assert_view_matches_kernel(ex)
@@ -264,8 +264,8 @@ def test_lab_quickstart_explorer(
     wait_visible(page, ".xw-explorer canvas.xw-main-canvas")
     ex.attach()
     page.wait_for_function(PAINTED, arg=[0, 1], polling="raf")
-    assert_not_blank(ex.layer(0), "the image layer after reload")
-    assert_not_blank(ex.layer(1), "the heatmap layer after reload")
+    assert_not_blank(ex.painted_layer(0), "the image layer after reload")
+    assert_not_blank(ex.painted_layer(1), "the heatmap layer after reload")
     assert ex.status() == status
     wait_for_pixel(ex.gallery, x - GALLERY_THUMB // 2 - 1, y, SELECTED, tol=24)
     assert_view_matches_kernel(ex)

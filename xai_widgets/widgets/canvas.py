@@ -52,6 +52,7 @@ __all__ = [
 DRAW_LOCK = threading.RLock()
 _SWITCH: Canvas | None = None
 _PERSIST_DELAY = 0.4  # seconds of quiet before a view's state is stored for late clients
+_REPLAY_DELAY = 0.05  # client_ready messages this close together share one replay
 
 
 @contextmanager
@@ -109,7 +110,7 @@ def put_encoded(canvas: Canvas, encoded: Encoded, x: int = 0, y: int = 0) -> Non
     JPEG at quality 75); the front end decodes any image format.
 
     The one private ipycanvas call of the package (``_canvas_manager.send_draw_command`` and
-    ``COMMANDS``); tests/test_canvas.py fails loudly if a new ipycanvas changes it."""
+    ``COMMANDS``); tests/test_widgets_floor.py fails loudly if a new ipycanvas changes it."""
     canvas._canvas_manager.send_draw_command(
         canvas, _ipycanvas.COMMANDS["putImageData"], [x, y], [encoded.data]
     )
@@ -135,6 +136,7 @@ class ReplayCanvas:
         for layer in [widget[i] for i in range(layers)] if layers > 1 else [widget]:
             layer.on_client_ready(self.replay)
         self._timer: threading.Timer | None = None
+        self._replay_timer: threading.Timer | None = None
         self._timer_lock = threading.Lock()
 
     @property
@@ -149,7 +151,18 @@ class ReplayCanvas:
         raise NotImplementedError
 
     def replay(self, *_args: object) -> None:
-        """Redraw every layer from the Python state (a client connected)."""
+        """Redraw every layer from the Python state (a client connected), once for all the
+        layers that announce themselves within ``_REPLAY_DELAY``: every replay clears a layer
+        and redraws it after the browser decoded the picture, so fewer replays, fewer blank
+        frames on reload."""
+        with self._timer_lock:
+            if self._replay_timer is not None:
+                self._replay_timer.cancel()
+            self._replay_timer = threading.Timer(_REPLAY_DELAY, self.replay_now)
+            self._replay_timer.daemon = True
+            self._replay_timer.start()
+
+    def replay_now(self) -> None:
         with DRAW_LOCK:
             announce()
             with drawing():
