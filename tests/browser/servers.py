@@ -3,10 +3,11 @@
 Both are started with the interpreter that runs the tests (``sys.executable -m jupyterlab``,
 ``-m voila``) and a throw-away Jupyter environment (config, data, runtime, settings, workspaces)
 under a temp dir, so nothing from ``~/.jupyter`` leaks in and nothing is left behind. The
-``python3`` kernelspec written there points at ``sys.executable``, so a notebook's kernel imports
-the same (editable) ``xai_widgets`` as the tests. Ports are chosen by binding port 0 and passed
-with ``port_retries=0``: a port taken in between makes the start fail loudly (and it is retried
-on a new port) instead of moving the server where the health check cannot see it.
+``python3`` kernelspec written there points at ``sys.executable``, and ``PYTHONPATH`` starts with
+this checkout, so a notebook's kernel imports the same ``xai_widgets`` as the tests. Ports are
+chosen by binding port 0 and passed with ``port_retries=0``: a port taken in between makes the
+start fail loudly (and it is retried on a new port) instead of moving the server where the
+health check cannot see it.
 
 Each runs in its own process session and is stopped through its process group (see
 ``process.py``); its log file stays in the temp dir (the fixtures copy it to test-artifacts).
@@ -35,6 +36,7 @@ from pathlib import Path
 from .process import ServerProcess, http_ok, launch, start_with_retries, tcp_ok
 
 STARTUP_TIMEOUT_S = 120.0
+REPO = Path(__file__).resolve().parents[2]
 
 LAB_CONFIG = """\
 c.LabApp.news_url = None
@@ -75,6 +77,10 @@ def jupyter_env(base: Path) -> dict[str, str]:
     env.update({k: str(v) for k, v in dirs.items()})
     env["JUPYTER_PREFER_ENV_PATH"] = "0"  # a venv would otherwise put its own kernelspec first
     env["PYTHONUNBUFFERED"] = "1"
+    # kernels import the checkout under test, whatever the venv's editable install points at
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
+    )
     return env
 
 

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..params import param
 
@@ -45,6 +46,18 @@ _RANK_HELP = (
 _SEED_HELP = "Seed of the noise fill and of the random tie-breaking of equal heatmap values."
 
 
+def _fill(default: str) -> Any:
+    return param(default, choices=FILLS, help=_FILL_HELP)
+
+
+def _rank() -> Any:
+    return param("signed", choices=RANKS, help=_RANK_HELP)
+
+
+def _seed(help: str = _SEED_HELP) -> Any:
+    return param(0, min=0, max=2**31 - 1, step=1, help=help)
+
+
 @dataclass(frozen=True)
 class RegionSettings:
     """Region perturbation (Samek et al. 2017): MoRF / LeRF curves and AOPC."""
@@ -58,9 +71,9 @@ class RegionSettings:
         8, min=1, max=4096, step=1, image_bound=True, help="Side of a removed square region (px)."
     )
     steps: int = param(50, min=1, max=100_000, step=1, help="Number of regions removed.")
-    fill: str = param("noise", choices=FILLS, help=_FILL_HELP)
-    rank: str = param("signed", choices=RANKS, help=_RANK_HELP)
-    seed: int = param(0, min=0, max=2**31 - 1, step=1, help=_SEED_HELP)
+    fill: str = _fill("noise")
+    rank: str = _rank()
+    seed: int = _seed()
 
 
 @dataclass(frozen=True)
@@ -68,9 +81,9 @@ class PixelSettings:
     """Deletion / insertion (Petsiuk et al. 2018): probability curves and their AUC."""
 
     steps: int = param(50, min=1, max=100_000, step=1, help="Number of steps of the curve.")
-    fill: str = param("zero", choices=FILLS, help=_FILL_HELP)
-    rank: str = param("signed", choices=RANKS, help=_RANK_HELP)
-    seed: int = param(0, min=0, max=2**31 - 1, step=1, help=_SEED_HELP)
+    fill: str = _fill("zero")
+    rank: str = _rank()
+    seed: int = _seed()
 
 
 @dataclass(frozen=True)
@@ -94,18 +107,18 @@ class RandomizationSettings:
         True,
         help="Randomise the layers from the top down, cumulatively (else one layer at a time).",
     )
-    seed: int = param(0, min=0, max=2**31 - 1, step=1, help="Seed of the re-initialisation.")
+    seed: int = _seed("Seed of the re-initialisation.")
 
 
 @dataclass(frozen=True)
 class BenchmarkSettings:
     """The shared settings of the curve metrics in :func:`~xai_widgets.evaluate.benchmark`."""
 
-    fill: str = param("noise", choices=FILLS, help=_FILL_HELP)
+    fill: str = _fill("noise")
     patch: int = param(
         8, min=1, max=4096, step=1, image_bound=True, help="Region side for MoRF/LeRF (px)."
     )
     steps: int = param(50, min=1, max=100_000, step=1, help="Steps of every curve.")
-    rank: str = param("signed", choices=RANKS, help=_RANK_HELP)
+    rank: str = _rank()
     tolerance: float = param(0.0, min=0.0, max=1e6, step=1.0, help="Pointing game tolerance (px).")
-    seed: int = param(0, min=0, max=2**31 - 1, step=1, help=_SEED_HELP)
+    seed: int = _seed()

@@ -135,8 +135,7 @@ class ReplayCanvas:
         # client may create the layers in any order, and replays are idempotent
         for layer in [widget[i] for i in range(layers)] if layers > 1 else [widget]:
             layer.on_client_ready(self.replay)
-        self._timer: threading.Timer | None = None
-        self._replay_timer: threading.Timer | None = None
+        self._timers: dict[str, threading.Timer] = {}
         self._timer_lock = threading.Lock()
 
     @property
@@ -155,12 +154,7 @@ class ReplayCanvas:
         layers that announce themselves within ``_REPLAY_DELAY``: every replay clears a layer
         and redraws it after the browser decoded the picture, so fewer replays, fewer blank
         frames on reload."""
-        with self._timer_lock:
-            if self._replay_timer is not None:
-                self._replay_timer.cancel()
-            self._replay_timer = threading.Timer(_REPLAY_DELAY, self.replay_now)
-            self._replay_timer.daemon = True
-            self._replay_timer.start()
+        self._later("replay", _REPLAY_DELAY, self.replay_now)
 
     def replay_now(self) -> None:
         with DRAW_LOCK:
@@ -170,12 +164,17 @@ class ReplayCanvas:
 
     def changed(self) -> None:
         """Store the shown picture for late clients once the view has been quiet a moment."""
+        self._later("persist", _PERSIST_DELAY, self.persist)
+
+    def _later(self, key: str, delay: float, action: Callable[[], None]) -> None:
+        """Run ``action`` once ``delay`` seconds have passed without another call for ``key``."""
         with self._timer_lock:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = threading.Timer(_PERSIST_DELAY, self.persist)
-            self._timer.daemon = True
-            self._timer.start()
+            timer = self._timers.get(key)
+            if timer is not None:
+                timer.cancel()
+            timer = self._timers[key] = threading.Timer(delay, action)
+            timer.daemon = True
+            timer.start()
 
     def persist(self) -> None:
         """Store the shown picture in the base canvas's ``image_data`` now."""

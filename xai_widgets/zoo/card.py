@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
-__all__ = ["ModelCard"]
+import torch
+from torch import nn
+
+__all__ = ["ModelCard", "save_model"]
 
 
 @dataclass(frozen=True)
@@ -68,3 +72,14 @@ class ModelCard:
         raw = json.loads(text)
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+def save_model(model: nn.Module, card: ModelCard, out: Path) -> int:
+    """Write ``weights/<name>.pt`` and ``cards/<name>.json`` under ``out``; the weights' size
+    in bytes."""
+    weights = out / "weights" / f"{card.name}.pt"
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    (out / "cards").mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), weights)
+    (out / "cards" / f"{card.name}.json").write_text(card.to_json())
+    return weights.stat().st_size

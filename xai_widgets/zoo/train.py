@@ -28,7 +28,7 @@ from torch import nn
 
 from .. import data
 from .architectures import describe
-from .card import ModelCard
+from .card import ModelCard, save_model
 from .specs import SPECS, Spec
 
 __all__ = ["evaluate_model", "held_out", "median_confidence", "train"]
@@ -183,12 +183,8 @@ def train(name: str, out: Path | str | None = None, verbose: bool = True) -> Mod
             "torch": torch.__version__.split("+")[0],
         },
     )
-    (out / "weights").mkdir(parents=True, exist_ok=True)
-    (out / "cards").mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), out / "weights" / f"{name}.pt")
-    (out / "cards" / f"{name}.json").write_text(card.to_json())
+    size = save_model(model, card, out)
     if verbose:
-        size = (out / "weights" / f"{name}.pt").stat().st_size
         print(
             f"{name}: held-out accuracy {accuracy:.4f}, median top-1 probability "
             f"{confidence:.4f} on {len(test_images)} images, "

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import data
-from .card import ModelCard
+from .card import ModelCard, save_model
 from .fusion import FusionNet, describe_fusion
 from .specs import Spec
 
@@ -139,12 +139,8 @@ def train_dense(spec: Spec, out: Path, verbose: bool = True) -> ModelCard:
             "modules": model.group_modules(),
         },
     )
-    (out / "weights").mkdir(parents=True, exist_ok=True)
-    (out / "cards").mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), out / "weights" / f"{spec.name}.pt")
-    (out / "cards" / f"{spec.name}.json").write_text(card.to_json())
+    size = save_model(model, card, out)
     if verbose:
-        size = (out / "weights" / f"{spec.name}.pt").stat().st_size
         print(f"{spec.name}: held-out per-pixel accuracy {accuracy:.4f} on {len(test[0])} "
               f"scenes, {seconds:.0f} s, weights {size / 1024:.0f} KiB")  # fmt: skip
         if accuracy < spec.threshold:
