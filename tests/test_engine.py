@@ -103,3 +103,28 @@ def test_cancel_drops_everything_and_progress_is_reported() -> None:
     assert engine.wait(5)
     assert out == [] and fractions and fractions == sorted(fractions)
     engine.close()
+
+
+def test_a_single_thread_job_changes_only_its_own_lane_thread() -> None:
+    import pytest
+    import torch
+
+    from xai_widgets.widgets.engine import threads_are_per_thread
+
+    if not threads_are_per_thread():
+        pytest.skip("this torch build sets the thread count process-wide; the engine leaves it")
+    main = torch.get_num_threads()
+    engine = Engine()
+    seen: list[int] = []
+
+    def light(job) -> None:
+        job.single_thread()
+        seen.append(torch.get_num_threads())
+
+    engine.submit("compute", light)
+    assert engine.wait(10)
+    engine.submit("compute", lambda job: seen.append(torch.get_num_threads()))
+    assert engine.wait(10)
+    engine.close()
+    assert seen == [1, main]  # the next job starts with the kernel's count again
+    assert torch.get_num_threads() == main  # the user's thread never changed

@@ -8,6 +8,13 @@ are independent (an overlay redraw or a probe click does not cancel a long expla
 per-model lock in :func:`xai_widgets.hooks.borrowed` keeps two lanes or widgets from hooking
 one model at the same time.
 
+Threads: a lane's jobs start with the intra-op thread count the kernel had when the engine was
+imported; a short job calls :meth:`Job.single_thread` to run on one thread. On two cores with a
+browser drawing, a second OpenMP thread spin-waits against the browser and can make a 4 ms
+gradient take 70 ms. OpenMP and MKL keep the count per thread, so this changes only the lane's
+own thread, never the user's torch code in the kernel's main thread; a torch build where the
+setting is process-wide (checked once, :func:`threads_are_per_thread`) is left alone.
+
 Example::
 
     engine = Engine()
@@ -25,9 +32,34 @@ import traceback
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-__all__ = ["Cancelled", "Engine", "Job"]
+import torch
+
+__all__ = ["Cancelled", "Engine", "Job", "threads_are_per_thread"]
+
+_THREADS = torch.get_num_threads()  # the kernel's setting when the package was imported
+
+
+@cache
+def threads_are_per_thread() -> bool:
+    """Whether ``torch.set_num_threads`` in one thread leaves the other threads' count alone
+    (OpenMP and MKL builds: yes); checked once in a throw-away thread."""
+    before = torch.get_num_threads()
+    seen: list[int] = []
+
+    def probe() -> None:
+        torch.set_num_threads(1 if before > 1 else 2)
+        seen.append(torch.get_num_threads())
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join()
+    per_thread = torch.get_num_threads() == before
+    if not per_thread:  # a process-wide setting: put it back, never change it again
+        torch.set_num_threads(before)
+    return per_thread
 
 
 class Cancelled(Exception):
@@ -66,6 +98,12 @@ class Job:
                 return False
             fn()
             return True
+
+    def single_thread(self) -> None:
+        """Run the rest of this job on one intra-op thread (the lane's thread only; see the
+        module doc); the lane's next job starts with the kernel's count again."""
+        if threads_are_per_thread():
+            torch.set_num_threads(1)
 
     @property
     def elapsed_ms(self) -> float:
@@ -118,6 +156,8 @@ class Lane:
                 self.pending = None
                 self.running = True
             job = Job(self, seq, label)
+            if threads_are_per_thread() and torch.get_num_threads() != _THREADS:
+                torch.set_num_threads(_THREADS)
             try:
                 result = fn(job)
                 if on_done is not None:

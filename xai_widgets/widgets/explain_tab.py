@@ -159,6 +159,8 @@ class ExplainTab(View):
         if self._checked != index:
             self._checked = index
             self.submit("methods", lambda j: self._check_methods(j, index), "methods")
+        if session.light:
+            job.single_thread()
         forwards = build_method(sel.model, session.x, method, params).cost(session.x)
         if forwards is not None and forwards > ESTIMATE_ABOVE:
             seconds = forwards * session.forward_ms() / 1000

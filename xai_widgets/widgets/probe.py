@@ -88,6 +88,8 @@ class ProbePanel:
         index = sel.index
         session = sel.session(index)
         job.check()
+        if session.light:
+            job.single_thread()
         baseline = float(sel.param_values("occlusion")["baseline"])
         result = session.probe(box, baseline, sel.target)
         colour = sel.preprocess.colour(baseline)

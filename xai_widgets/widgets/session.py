@@ -34,6 +34,8 @@ from ..outputs import OutputSpec, select_logits
 
 __all__ = ["ImageSession", "ProbeResult"]
 
+LIGHT_MS = 40.0  # a first forward faster than this: the engine computes on one thread
+
 
 @dataclass
 class ProbeResult:
@@ -171,6 +173,12 @@ class ImageSession:
         self.probe_sum[max(top, 0) : bottom, max(left, 0) : right] += result.drop
         self.probe_count[max(top, 0) : bottom, max(left, 0) : right] += 1
         return result
+
+    @property
+    def light(self) -> bool:
+        """Whether the model is small enough here (first forward under ``LIGHT_MS``) that its
+        work runs faster on one thread while a browser draws (see the engine's doc)."""
+        return self.open_ms < LIGHT_MS
 
     def forward_ms(self) -> float:
         """Milliseconds of one sample's forward in a batch of 8 (timed once, then kept): what
