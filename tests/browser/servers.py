@@ -196,6 +196,9 @@ def start_voila(notebook: Path, base: Path, timeout: float = STARTUP_TIMEOUT_S) 
             f"--port={port}", "--Voila.port_retries=0", "--Voila.ip=127.0.0.1",
             f"--Voila.root_dir={root}", f"--Voila.token={token}",
             "--VoilaConfiguration.show_tracebacks=True",
+            # Notebook 7's lab extension is for Notebook's own shell; Voila 0.5 loads it anyway and
+            # logs "The getter for the shared module is not a function" (voila#1514)
+            "--VoilaConfiguration.extension_denylist=['@jupyter-notebook/lab-extension']",
         ]  # fmt: skip
         proc = launch(cmd, env=env, cwd=root, log_path=log_path)
         return VoilaServer(proc, port, log_path, token=token)
