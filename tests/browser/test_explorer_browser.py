@@ -54,6 +54,14 @@ PAINTED = """(layers) => layers.every(i => {
     return n > 0.95 * d.length / 4;
 })"""
 
+# At least a fraction of layer i is painted (region boundaries, a filled region).
+LINES = """([i, fraction]) => {
+    const d = window.__xwRead(window.__xwTarget(i));
+    let n = 0;
+    for (let k = 3; k < d.length; k += 4) if (d[k] > 0) n++;
+    return n > fraction * d.length / 4;
+}"""
+
 # The kernel's view of what the canvas shows: (height, width, base64 RGB bytes).
 COMPOSITE = """\
 import base64 as _b64
@@ -238,6 +246,17 @@ def test_lab_quickstart_explorer(
     ex.wait_changed(1)
     ex.wait_map("occlusion")
     assert not ex.layer(2)[..., 3].any(), "the probe patch of the previous image is still shown"
+
+    # A region method: its boundaries on the top layer; a click occludes the clicked region.
+    toggle(ex, "area_occlusion")
+    ex.root.locator(".xw-regions-toggle input[type=checkbox]").check()
+    page.wait_for_function(LINES, arg=[3, 0.01], polling="raf")
+    ex.click_canvas(ex.main, 160, 160)
+    page.wait_for_function(
+        "() => /region of \\d+ px/.test(document.querySelector('.xw-explorer .xw-probe').innerText)"
+    )
+    page.wait_for_function(LINES, arg=[2, 0.002], polling="raf")  # the region, filled
+    screenshot(ex.root, "explorer-lab-regions")
 
     # A top class: that class is explained (and highlighted).
     toggle(ex, "grad_cam")

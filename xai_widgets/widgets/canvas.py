@@ -40,13 +40,13 @@ from ..render import to_png
 __all__ = [
     "DRAW_LOCK",
     "Encoded",
-    "LayeredCanvas",
     "ReplayCanvas",
     "announce",
     "drawing",
     "encode",
     "fixed_layout",
     "put_encoded",
+    "resize_array",
 ]
 
 DRAW_LOCK = threading.RLock()
@@ -184,129 +184,9 @@ class ReplayCanvas:
             self.base.set_trait("image_data", data)
 
 
-class LayeredCanvas(ReplayCanvas):
-    """A MultiCanvas of three layers: the image, the heatmap (drawn with an opacity), and a
-    pointer layer (outline and occluded patch); mouse events arrive in canvas pixels."""
-
-    def __init__(self, width: int, height: int, css_class: str) -> None:
-        self.width, self.height = width, height
-        widget = MultiCanvas(3, width=width, height=height, layout=fixed_layout(width, height))
-        super().__init__(widget, css_class, layers=3)
-        self.image: Encoded | None = None
-        self.heatmap: Encoded | None = None
-        self.alpha = 0.5
-        self.pointer: tuple[int, int, int, int] | None = None
-        self.patch: tuple[tuple[int, int, int, int], str] | None = None
-
-    def on_mouse(self, kind: str, callback: Callable[[float, float], None]) -> None:
-        getattr(self.widget, f"on_mouse_{kind}")(callback)
-
-    def show(
-        self,
-        image: Encoded | None = None,
-        heatmap: Encoded | bool | None = False,
-        alpha: float | None = None,
-    ) -> None:
-        """Update the given layers (``heatmap=None`` clears it; ``False`` keeps it)."""
-        with drawing():
-            if image is not None:
-                self.image = image
-                self._draw_image()
-            if heatmap is not False or alpha is not None:
-                if heatmap is not False:
-                    self.heatmap = heatmap  # type: ignore[assignment]
-                if alpha is not None:
-                    self.alpha = alpha
-                self._draw_heatmap()
-        self.changed()
-
-    def show_pointer(
-        self,
-        box: tuple[int, int, int, int] | None,
-        patch: tuple[tuple[int, int, int, int], str] | bool | None = False,
-    ) -> None:
-        """Outline ``box`` (x, y, w, h); ``patch`` = (box, css colour) fills an occluded patch."""
-        with drawing():
-            self.pointer = box
-            if patch is not False:
-                self.patch = patch  # type: ignore[assignment]
-            self._draw_pointer()
-        if patch is not False:
-            self.changed()
-
-    def draw_all(self) -> None:
-        self._draw_image()
-        self._draw_heatmap()
-        self._draw_pointer()
-
-    def _put_scaled(self, layer: Canvas, encoded: Encoded) -> None:
-        """Draw ``encoded`` over the whole layer; the browser scales it (bilinear), so only
-        the image at its own resolution crosses the wire."""
-        width, height = encoded.size
-        if (width, height) == (self.width, self.height):
-            put_encoded(layer, encoded)
-            return
-        layer.save()
-        layer.scale(self.width / width, self.height / height)
-        put_encoded(layer, encoded)
-        layer.restore()
-
-    def _draw_image(self) -> None:
-        layer = self.widget[0]
-        if self.image is None:
-            layer.clear()
-        else:  # an opaque picture over the whole layer: no clear, so no blank frame between
-            self._put_scaled(layer, self.image)
-
-    def _draw_heatmap(self) -> None:
-        layer = self.widget[1]
-        layer.clear()
-        if self.heatmap is not None:
-            layer.global_alpha = float(self.alpha)
-            self._put_scaled(layer, self.heatmap)
-
-    def _draw_pointer(self) -> None:
-        layer = self.widget[2]
-        layer.clear()
-        if self.patch is not None:
-            (x, y, w, h), colour = self.patch
-            layer.fill_style = colour
-            layer.fill_rect(x, y, w, h)
-        if self.pointer is not None:
-            x, y, w, h = self.pointer
-            layer.stroke_style = "#00e5ff"
-            layer.line_width = 2
-            layer.stroke_rect(x + 0.5, y + 0.5, w - 1, h - 1)
-
-    def _at_size(self, encoded: Encoded) -> np.ndarray:
-        return resize_array(encoded.array, (self.height, self.width))
-
-    def picture(self) -> np.ndarray | None:
-        return None if self.image is None else self.composite()
-
-    def composite(self) -> np.ndarray:
-        """The view as one RGB uint8 array, as the browser composes it (for snapshots)."""
-        out = np.zeros((self.height, self.width, 3), np.float32)
-        if self.image is not None:
-            out[:] = self._at_size(self.image)[..., :3]
-        if self.heatmap is not None:
-            heat = self._at_size(self.heatmap)
-            a = self.alpha * (heat[..., 3:4] / 255.0 if heat.shape[2] == 4 else 1.0)
-            out = out * (1 - a) + heat[..., :3] * a
-        if self.patch is not None:
-            (x, y, w, h), colour = self.patch
-            out[max(y, 0) : y + h, max(x, 0) : x + w] = _hex_rgb(colour)
-        return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
 def resize_array(array: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """An image array resized (bilinear) to ``hw`` = (height, width); unchanged if it fits."""
     if array.shape[:2] == tuple(hw):
         return array
     image = Image.fromarray(np.ascontiguousarray(array))
     return np.asarray(image.resize((hw[1], hw[0]), Image.BILINEAR))
-
-
-def _hex_rgb(colour: str) -> tuple[int, int, int]:
-    value = colour.lstrip("#")
-    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)

@@ -30,13 +30,15 @@ from ..hooks import borrowed
 from ..layers import default_layer
 from ..methods.registry import get_method, list_methods, method_params
 from ..render import legend, render_heatmap, value_range
-from .canvas import Encoded, LayeredCanvas, encode
+from .canvas import Encoded, encode
 from .caption import flat_words, status_line
 from .compare import ComparePanel
 from .controls import MethodToggles, ParamControls, layer_options
 from .engine import Job
+from .layered import LayeredCanvas
 from .panels import OverlayPanel, TopClasses
 from .probe import ProbePanel
+from .regions import RegionOverlay
 from .selection import Selection
 from .session import ImageSession
 from .view import View
@@ -95,7 +97,8 @@ class ExplainTab(View):
             description="Save PNG", icon="download", layout=w.Layout(width="110px")
         )
         self.save_button.add_class("xw-save")
-        self.probes = ProbePanel(sel, self.canvas, self.scale, self.submit)
+        self.regions = RegionOverlay(sel, self.canvas, self.scale, self.submit)
+        self.probes = ProbePanel(sel, self.canvas, self.scale, self.submit, self.regions)
         self.compare = ComparePanel(sel, self.submit)
         side = w.VBox(
             [
@@ -104,6 +107,7 @@ class ExplainTab(View):
                 self.toggles.widget,
                 self.layer_picker,
                 self.controls.widget,
+                self.regions.widget,
                 w.HTML("<b>Overlay</b>"),
                 self.overlay.widget,
             ],

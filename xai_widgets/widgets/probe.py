@@ -20,15 +20,17 @@ import ipywidgets as w
 import numpy as np
 
 from ..render import default_cmap, render_heatmap, value_range
-from .canvas import LayeredCanvas, encode
+from .canvas import encode
 from .engine import Job
+from .layered import LayeredCanvas, Patch, hex_rgb
 from .panels import ColourBar
+from .regions import RegionOverlay
 from .selection import Selection
 from .session import ImageSession, ProbeResult
 
 __all__ = ["PROBE_HINT", "ProbePanel"]
 
-PROBE_HINT = "Click the image to occlude a patch there."
+PROBE_HINT = "Click the image to occlude a patch there (a region, while a region method is shown)."
 
 Submit = Callable[[str, Callable[[Job], None], str], None]
 
@@ -37,9 +39,15 @@ class ProbePanel:
     """The probe label under the main canvas and the probe map panel (see the module doc)."""
 
     def __init__(
-        self, selection: Selection, canvas: LayeredCanvas, scale: float, submit: Submit
+        self,
+        selection: Selection,
+        canvas: LayeredCanvas,
+        scale: float,
+        submit: Submit,
+        regions: RegionOverlay | None = None,
     ) -> None:
         self.selection, self.canvas, self.scale, self.submit = selection, canvas, scale, submit
+        self.regions = regions
         self.label = w.HTML(PROBE_HINT)
         self.label.add_class("xw-probe")
         self.canvas_map = LayeredCanvas(canvas.width // 2, canvas.height // 2, "xw-probe-canvas")
@@ -76,26 +84,53 @@ class ProbePanel:
         return round(left * s), round(top * s), round((right - left) * s), round((bottom - top) * s)
 
     def _pointer_moved(self, x: float, y: float) -> None:
+        if self.by_region:  # the boundaries show what a click occludes, not a square
+            if self.canvas.pointer is not None:
+                self.canvas.show_pointer(None)
+            return
         self.canvas.show_pointer(self.display_box(self._patch_box(x, y)))
 
-    def probe(self, x: float, y: float) -> None:
-        """Occlude the patch centred at canvas pixel (x, y), as a click does."""
-        box = self._patch_box(x, y)
-        self.submit("probe", lambda job: self._run(job, box), "probe")
+    @property
+    def by_region(self) -> bool:
+        """Whether a click occludes the clicked region (a region method is shown)."""
+        return self.regions is not None and self.regions.active
 
-    def _run(self, job: Job, box: tuple[int, int, int, int]) -> None:
+    def probe(self, x: float, y: float) -> None:
+        """Occlude the patch centred at canvas pixel (x, y), as a click does; while a region
+        method is shown, the region under (x, y) instead."""
+        if self.by_region:
+            self.submit("probe", lambda job: self._run(job, None, (x, y)), "probe")
+        else:
+            box = self._patch_box(x, y)
+            self.submit("probe", lambda job: self._run(job, box), "probe")
+
+    def _run(
+        self,
+        job: Job,
+        box: tuple[int, int, int, int] | None,
+        point: tuple[float, float] | None = None,
+    ) -> None:
         sel = self.selection
         index = sel.index
         session = sel.session(index)
         job.check()
         if session.light:
             job.single_thread()
-        baseline = float(sel.param_values("occlusion")["baseline"])
-        result = session.probe(box, baseline, sel.target)
+        if box is None:  # a region method: its parameters say what is occluded, and with what
+            assert self.regions is not None and point is not None
+            mask = self.regions.mask_at(*point)
+            baseline = float(sel.param_values(sel.method)["baseline"])
+        else:
+            baseline = float(sel.param_values("occlusion")["baseline"])
+        result = session.probe(box if box is not None else mask, baseline, sel.target)
         colour = sel.preprocess.colour(baseline)
+        if box is None:
+            patch: Patch = encode(_region_picture(mask.numpy(), colour))
+        else:
+            patch = (self.display_box(box), colour)
 
         def draw() -> None:
-            self.canvas.show_pointer(self.canvas.pointer, patch=(self.display_box(box), colour))
+            self.canvas.show_pointer(self.canvas.pointer, patch=patch)
             self.label.value = describe(result, sel.class_name, session.predicted)
             self.draw_map(session, index)
 
@@ -135,6 +170,10 @@ def describe(result: ProbeResult, class_name: Callable[[int], str], predicted: i
     top, left, bottom, right = result.box
     name = html.escape(class_name(result.target))
     where = f"Occluded {right - left}×{bottom - top} px at (x, y) = ({left}, {top})"
+    if result.area is not None:
+        where = f"Occluded a region of {result.area} px within (x, y) = ({left}, {top}) to " + (
+            f"({right - 1}, {bottom - 1})"
+        )
     if not result.measurable:
         return f"{where}: no measurable change for <i>{name}</i> (below float noise)."
     (l0, l1), (p0, p1), (m0, m1) = result.logit, result.prob, result.margin
@@ -146,3 +185,10 @@ def describe(result: ProbeResult, class_name: Callable[[int], str], predicted: i
     if result.top_after != predicted:
         text += f"; top class now <b>{html.escape(class_name(result.top_after))}</b>"
     return text + "."
+
+
+def _region_picture(mask: np.ndarray, colour: str) -> np.ndarray:
+    """RGBA picture of an occluded region: ``colour`` on ``mask``, transparent elsewhere."""
+    out = np.zeros((*mask.shape, 4), np.uint8)
+    out[mask] = (*hex_rgb(colour), 255)
+    return out

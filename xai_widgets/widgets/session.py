@@ -41,7 +41,8 @@ LIGHT_MS = 40.0  # a first forward faster than this: the engine computes on one 
 class ProbeResult:
     """What one click-to-occlude showed for the explained class: its logit, probability and
     margin to the best other class before and after, the top class after, and the occluded box
-    in model-input pixels (top, left, bottom, right)."""
+    in model-input pixels (top, left, bottom, right) (of a region: its bounding box, and its
+    ``area`` in pixels)."""
 
     target: int
     logit: tuple[float, float]
@@ -49,6 +50,7 @@ class ProbeResult:
     margin: tuple[float, float]
     top_after: int
     box: tuple[int, int, int, int]
+    area: int | None = None  # pixels of an occluded region (None: the whole box)
 
     @property
     def before(self) -> float:
@@ -146,15 +148,19 @@ class ImageSession:
         )
 
     def probe(
-        self, box: tuple[int, int, int, int], baseline: float, target: int | None
+        self,
+        region: tuple[int, int, int, int] | torch.Tensor,
+        baseline: float,
+        target: int | None,
     ) -> ProbeResult:
-        """Occlude ``box`` (top, left, bottom, right) with ``baseline`` and report the change of
-        the explained class's logit, probability and margin; the logit's drop accumulates into
-        the probe map."""
-        top, left, bottom, right = box
+        """Occlude ``region`` with ``baseline`` and report the change of the explained class's
+        logit, probability and margin; the logit's drop accumulates into the probe map.
+        ``region`` is a box (top, left, bottom, right) in model pixels or a boolean (H, W) mask
+        (a region of a segmentation)."""
+        mask, box = self._region(region)
         cls = self.predicted if target is None else int(target)
-        occluded = self.x.clone()
-        occluded[:, :, max(top, 0) : bottom, max(left, 0) : right] = baseline
+        fill = torch.tensor(baseline, dtype=self.x.dtype, device=self.x.device)
+        occluded = torch.where(mask.to(self.x.device), fill, self.x)
         with borrowed(self.model), torch.no_grad():
             logits = select_logits(self.model(occluded), self.output)[0].detach().float().cpu()
         clean = select_logits(self.fwd.output, self.output).detach()[0].float().cpu()
@@ -166,13 +172,36 @@ class ImageSession:
             (_margin(clean, cls), _margin(logits, cls)),
             int(probs.argmax()),
             box,
+            None if isinstance(region, tuple) else int(mask.sum()),
         )
         if self.probe_sum is None or self.probe_count is None:
             self.probe_sum = torch.zeros(self.x.shape[2:])
             self.probe_count = torch.zeros(self.x.shape[2:])
-        self.probe_sum[max(top, 0) : bottom, max(left, 0) : right] += result.drop
-        self.probe_count[max(top, 0) : bottom, max(left, 0) : right] += 1
+        self.probe_sum[mask] += result.drop
+        self.probe_count[mask] += 1
         return result
+
+    def _region(
+        self, region: tuple[int, int, int, int] | torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        """A (H, W) boolean mask on the CPU and its box (top, left, bottom, right)."""
+        height, width = self.x.shape[2:]
+        if isinstance(region, torch.Tensor):
+            if region.dtype != torch.bool or tuple(region.shape) != (height, width):
+                raise ValueError(
+                    f"a probed region must be a boolean ({height}, {width}) mask; got "
+                    f"{region.dtype} {tuple(region.shape)}"
+                )
+            mask = region.cpu()
+            rows, cols = mask.any(1).nonzero(), mask.any(0).nonzero()
+            if len(rows) == 0:
+                raise ValueError("a probed region must cover at least one pixel")
+            box = (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+            return mask, box
+        top, left, bottom, right = region
+        mask = torch.zeros(height, width, dtype=torch.bool)
+        mask[max(top, 0) : bottom, max(left, 0) : right] = True
+        return mask, region
 
     @property
     def light(self) -> bool:

@@ -27,8 +27,9 @@ from traitlets import Bool, Int, TraitError, Unicode, observe, validate
 from ...features import Exemplars, receptive_geometry
 from ...features.activations import post_activation
 from ...render import render_heatmap
-from ..canvas import LayeredCanvas, encode
+from ..canvas import encode
 from ..engine import Job
+from ..layered import LayeredCanvas
 from .activations_text import ChannelPager, describe, scale_words
 from .base import FeatureView
 from .exemplars_panel import ExemplarsPanel
