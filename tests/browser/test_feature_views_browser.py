@@ -133,13 +133,13 @@ def test_feature_views_in_lab(
     before_main, before_grid = signature(main), signature(grid)
     click_canvas(grid, 56 + 4 + 28, 30)  # the second tile: another channel
     wait_changed(main, before_main)
-    assert "rank 2" in page.locator(".xw-act-caption").inner_text()
+    wait_text(page, ".xw-act-caption", "rank 2")  # the text may come after the pixels
 
     # A click on the picture ranks the channels there: the grid is redrawn.
     before_grid = signature(grid)
     click_canvas(main, 40, 200)
     wait_changed(grid, before_grid)
-    assert "activation at unit" in page.locator(".xw-feature-view").nth(0).inner_text()
+    wait_text(page, ".xw-feature-view", "activation at unit")
     screenshot(page.locator(".xw-feature-view").nth(0), "feature-views-activations-clicked")
 
     # Exemplars of the chosen channel.
@@ -248,3 +248,12 @@ def test_every_tab_of_the_quickstart_explorer(
         screenshot(explorer, f"tab-{title.lower().replace(' ', '-')}")
         errors = [t.strip() for t in page.locator(".xw-view-error").all_inner_texts()]
         assert not any(errors), (title, errors)
+
+
+def wait_text(page, selector: str, text: str, timeout_ms: int = 30_000) -> None:
+    """Wait until the first element matching ``selector`` shows ``text``."""
+    page.wait_for_function(
+        "([sel, text]) => ((document.querySelector(sel) || {}).innerText || '').includes(text)",
+        arg=[selector, text],
+        timeout=timeout_ms,
+    )
