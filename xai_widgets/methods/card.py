@@ -22,10 +22,12 @@ import json
 import sys
 from dataclasses import dataclass, fields
 from importlib import resources
-from importlib.resources.abc import Traversable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .registry import get_method, list_methods
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -124,20 +126,15 @@ class MethodCard:
 
     def _repr_html_(self) -> str:
         esc = html.escape
+        cell = "<th style='text-align:left;vertical-align:top;padding:2px 10px 2px 0'>{}</th>"
+        rows = [(k, f"<code>{esc(v)}</code>" if k == "Formula" else esc(v)) for k, v in self.rows()]
+        rows += [(k, f"<b>{esc(v)}</b>") for k, v in self.criteria.items()]
         body = "".join(
-            f"<tr><th style='text-align:left;vertical-align:top;padding-right:8px'>{esc(k)}</th>"
-            + (f"<td><code>{esc(v)}</code></td>" if k == "Formula" else f"<td>{esc(v)}</td>")
-            + "</tr>"
-            for k, v in self.rows()
-        )
-        crit = "".join(
-            f"<td style='padding:0 6px'>{esc(k)}: <b>{esc(v)}</b></td>"
-            for k, v in self.criteria.items()
+            f"<tr>{cell.format(esc(k))}<td style='padding:2px 0'>{v}</td></tr>" for k, v in rows
         )
         return (
-            f"<div class='xw-card xw-card-{esc(self.name)}'>"
-            f"<h4 style='margin:4px 0'>{esc(self.title)}</h4>"
-            f"<table>{body}</table><table><tr>{crit}</tr></table></div>"
+            f"<div class='xw-card xw-card-{esc(self.name)}' style='line-height:1.4'>"
+            f"<h4 style='margin:4px 0'>{esc(self.title)}</h4><table>{body}</table></div>"
         )
 
 
