@@ -63,7 +63,8 @@ def test_a_card_renders_as_html_and_text() -> None:
     text, page = str(card), card._repr_html_()
     assert text.startswith("Occlusion (occlusion)")
     assert "Zeiler & Fergus" in text and "Model-agnostic yes" in text
-    assert "ms (" in text and "x one forward pass" in text and "zoo model 'shapes'" in text
+    assert " ms, " in text and "x one forward pass (median of" in text
+    assert "zoo model 'shapes'" in text
     assert "class='xw-card xw-card-occlusion'" in page and "<h4" in page
     assert "Zeiler &amp; Fergus" in page  # escaped
     assert page.count("<tr>") >= 6
@@ -140,12 +141,13 @@ def test_the_info_button_shows_the_card_and_keeps_the_method() -> None:
     toggles.info["lime"].click()
     assert toggles.card.layout.display is None
     assert toggles.card.value == xw.method_card("lime")._repr_html_()
-    assert "Ribeiro" in toggles.card.value
+    assert "Ribeiro" in toggles.card.value and toggles.info["lime"].button_style == "info"
     assert (ex.selection.method, ex.selection.params, ex.explanation) == before
     assert toggles.buttons[before[0]].value and not toggles.buttons["lime"].value
     toggles.info["rise"].click()  # another card replaces it
     assert "Petsiuk" in toggles.card.value and toggles.card.layout.display is None
+    assert toggles.info["rise"].button_style == "info" and toggles.info["lime"].button_style == ""
     toggles.info["rise"].click()  # the same button closes it
-    assert toggles.card.layout.display == "none"
+    assert toggles.card.layout.display == "none" and toggles.info["rise"].button_style == ""
     assert ex.wait() and ex.explanation is before[2]
     ex.close()

@@ -88,7 +88,7 @@ class Speed:
     setup: str
 
     def words(self) -> str:
-        return f"{self.ms:.1f} ms ({self.forward_ratio:.0f}x one forward pass)"
+        return f"{self.ms:.1f} ms, {self.forward_ratio:.0f}x one forward pass"
 
 
 @dataclass(frozen=True)

@@ -189,13 +189,13 @@ class MethodToggles:
     def toggle_card(self, name: str) -> None:
         """Show ``name``'s method card in the panel below the toggles, or close the panel when
         it already shows that card. The selected method does not change."""
-        if self.card_shown == name:
-            self.card_shown = ""
-            self.card.layout.display = "none"
-            return
-        self.card.value = method_card(name)._repr_html_()
-        self.card_shown = name
-        self.card.layout.display = None
+        shown = "" if self.card_shown == name else name
+        if shown:
+            self.card.value = method_card(name)._repr_html_()
+        self.card_shown = shown
+        self.card.layout.display = None if shown else "none"
+        for other, info in self.info.items():
+            info.button_style = "info" if other == shown else ""
 
     def _toggled(self, name: str) -> Callable[[dict], None]:
         def handler(change: dict) -> None:
