@@ -11,7 +11,7 @@ method on a CNN) or raises on it is recorded under ``skipped`` with its reason.
 
 Run with one thread, as a kernel beside a browser on a small machine should:
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_cards.py [--model shapes] [--repeat 5]
+    OMP_NUM_THREADS=1 python benchmarks/bench_cards.py [--model shapes] [--repeat 7]
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="shapes")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 
