@@ -151,3 +151,29 @@ def test_the_info_button_shows_the_card_and_keeps_the_method() -> None:
     assert toggles.card.layout.display == "none" and toggles.info["rise"].button_style == ""
     assert ex.wait() and ex.explanation is before[2]
     ex.close()
+
+
+def test_a_method_registered_at_run_time_without_a_card_is_listed_not_broken() -> None:
+    from dataclasses import dataclass
+
+    from xai_widgets.methods import registry
+
+    @registry.register("user_method", family="gradient", label="User method")
+    @dataclass(frozen=True)
+    class UserMethod(registry.Method):
+        def __call__(self, model, x, target, progress=None, cache=None):
+            return x
+
+    try:
+        with pytest.raises(FileNotFoundError, match=r"write xai_widgets/methods/cards/user_m"):
+            xw.method_card("user_method")
+        table = xw.method_table()
+        assert "user_method" not in [r["method"] for r in table.rows]
+        assert table.without_card == ["user_method"]
+        assert "No card (registered at run time): user_method" in str(table)
+        ex = xw.Explorer(make_model("resnet"), make_input(n=1, size=32), size=64)
+        assert "user_method" in ex.explain_tab.toggles.buttons
+        assert "user_method" not in ex.explain_tab.toggles.info
+        ex.close()
+    finally:
+        registry._REGISTRY.pop("user_method", None)
