@@ -11,7 +11,7 @@ from .analysis import ZScores, zscores
 from .api import explain, explain_stream
 from .explanation import Explanation
 from .layers import spatial_layers
-from .methods import Forward, list_methods, method_label, method_params
+from .methods import Forward, list_methods, method_card, method_label, method_params, method_table
 
 __version__ = "0.1.0"
 
@@ -26,8 +26,10 @@ __all__ = [
     "explain_stream",
     "features",
     "list_methods",
+    "method_card",
     "method_label",
     "method_params",
+    "method_table",
     "spatial_layers",
     "zoo",
     "zscores",

@@ -12,16 +12,22 @@ from . import cam, occlusion  # noqa: F401
 from . import lrp  # noqa: F401
 from . import regions, lime, shap, rise  # noqa: F401
 from .captum_adapter import from_captum
+from .card import MethodCard, method_card
+from .card_table import MethodTable, method_table
 from .forward import Forward
 from .registry import Method, ParamSpec, get_method, list_methods, method_label, method_params
 
 __all__ = [
     "Forward",
     "Method",
+    "MethodCard",
+    "MethodTable",
     "ParamSpec",
     "from_captum",
     "get_method",
     "list_methods",
+    "method_card",
     "method_label",
     "method_params",
+    "method_table",
 ]

@@ -5,7 +5,8 @@ for a number whose range is small enough to slide through (else a bounded text b
 for a bool, a dropdown for a choice or a layer. :class:`ParamControls` holds one control per
 parameter of every method and links the current method's controls to ``selection.params`` both
 ways; :class:`MethodToggles` links the method buttons to ``selection.method``. Every control
-carries the CSS class ``xw-param-<name>``, every method button ``xw-method-<name>``.
+carries the CSS class ``xw-param-<name>``, every method button ``xw-method-<name>`` and its
+(i) button, which opens the method card, ``xw-card-button-<name>``.
 
 Example::
 
@@ -22,6 +23,7 @@ from typing import Any
 import ipywidgets as w
 from torch import nn
 
+from ..methods.card import has_card, method_card
 from ..methods.registry import FAMILIES, get_method, list_methods, method_params
 from ..params import ParamSpec
 from .selection import Selection
@@ -137,11 +139,16 @@ class ParamControls:
 class MethodToggles:
     """One toggle button per registered method, grouped by family, exactly one selected, linked
     to ``selection.method``. A button reads the method's label ("Grad-CAM++") and its tooltip
-    the first sentence of its docstring."""
+    the first sentence of its docstring. An (i) button beside each toggle opens the method's
+    card (:func:`~xai_widgets.method_card`) in a panel below them; a second click closes it."""
 
     def __init__(self, selection: Selection) -> None:
         self.selection = selection
         self.buttons: dict[str, w.ToggleButton] = {}
+        self.info: dict[str, w.Button] = {}
+        self.card = w.HTML(layout=w.Layout(display="none", max_width="560px"))
+        self.card.add_class("xw-method-card")
+        self.card_shown = ""
         rows = []
         for family, family_label in FAMILIES.items():
             names = list_methods(family)
@@ -158,11 +165,37 @@ class MethodToggles:
                 button.add_class(f"xw-method-{name}")
                 button.observe(self._toggled(name), "value")
                 self.buttons[name] = button
-                row.append(button)
+                row.append(self._with_info(name, button))
             label = w.HTML(f"<b>{family_label}</b>", layout=w.Layout(width="92px"))
             rows.append(w.HBox([label, w.HBox(row, layout=w.Layout(flex_flow="row wrap"))]))
-        self.widget = w.VBox(rows)
+        self.widget = w.VBox([*rows, self.card])
         selection.observe(lambda _c: self.select(selection.method), "method")
+
+    def _with_info(self, name: str, button: w.ToggleButton) -> w.Widget:
+        """The toggle with an (i) button beside it that opens the method's card (when the
+        method has one: a method registered at run time may not)."""
+        if not has_card(name):
+            return button
+        info = w.Button(
+            description="i",
+            tooltip=f"What {get_method(name).label} computes, where it misleads (method card)",
+            layout=w.Layout(width="22px", padding="0", margin="2px 6px 2px 0"),
+        )
+        info.add_class(f"xw-card-button-{name}")
+        info.on_click(lambda _b: self.toggle_card(name))
+        self.info[name] = info
+        return w.HBox([button, info])
+
+    def toggle_card(self, name: str) -> None:
+        """Show ``name``'s method card in the panel below the toggles, or close the panel when
+        it already shows that card. The selected method does not change."""
+        shown = "" if self.card_shown == name else name
+        if shown:
+            self.card.value = method_card(name)._repr_html_()
+        self.card_shown = shown
+        self.card.layout.display = None if shown else "none"
+        for other, info in self.info.items():
+            info.button_style = "info" if other == shown else ""
 
     def _toggled(self, name: str) -> Callable[[dict], None]:
         def handler(change: dict) -> None:
