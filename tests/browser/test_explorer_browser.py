@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import re
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -149,6 +150,15 @@ def assert_layout(ex: ExplorerPage) -> None:
     assert not problems, "\n".join(problems)
 
 
+def assert_filled(ex: ExplorerPage, layer: int, at: tuple[int, int], timeout_s: float = 30) -> None:
+    """Layer ``layer`` becomes opaque at canvas pixel ``at`` = (x, y) (read every 0.2 s: an
+    encoded picture is decoded after the probe's text has changed)."""
+    deadline = time.monotonic() + timeout_s
+    while (alpha := int(ex.layer(layer)[at[1], at[0], 3])) == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert alpha > 0, f"layer {layer} is still transparent at {at}"
+
+
 def toggle(ex: ExplorerPage, method: str) -> int:
     """Click a method toggle; wait for its map; return how many heatmap pixels changed."""
     ex.arm()
@@ -255,7 +265,7 @@ def test_lab_quickstart_explorer(
     page.wait_for_function(
         "() => /region of \\d+ px/.test(document.querySelector('.xw-explorer .xw-probe').innerText)"
     )
-    page.wait_for_function(LINES, arg=[2, 0.002], polling="raf")  # the region, filled
+    assert_filled(ex, 2, (160, 160))  # the clicked region, filled on the pointer layer
     screenshot(ex.root, "explorer-lab-regions")
 
     # A top class: that class is explained (and highlighted).
