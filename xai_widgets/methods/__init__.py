@@ -8,7 +8,7 @@ kernel_shap, rise. :func:`from_captum` registers any Captum attribution class.
 
 # registration order is the order of the lists in the UI: gradients, guided, CAM, perturbation
 from . import gradients, guided  # noqa: F401, I001
-from . import cam, occlusion  # noqa: F401
+from . import cam, cam_guided, occlusion  # noqa: F401
 from . import lrp  # noqa: F401
 from . import regions, lime, shap, rise  # noqa: F401
 from .captum_adapter import from_captum
