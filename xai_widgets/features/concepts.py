@@ -118,8 +118,9 @@ class Concepts:
         return torch.where(value >= threshold, arg, torch.full_like(arg, -1))
 
     def region(self, index: int, concept: int, threshold: float = 0.2) -> torch.Tensor:
-        """(H, W) bool: where ``concept`` is the image's strongest concept (its segment)."""
-        return self.segmentation(index, threshold) == concept
+        """(H, W) bool: where ``concept`` reaches ``threshold`` of its strongest expression
+        over the images (regions of two concepts may overlap; MACE shows each alone)."""
+        return self.upsampled(index)[concept] >= threshold
 
 
 def _check(k: object, seed: object, exemplars: object) -> None:
