@@ -147,7 +147,12 @@ def _activations(model, images, layer, k, progress) -> tuple[LayerInfo, torch.Te
             if k > info.channels:
                 raise ValueError(
                     f"concepts: k={k} is more than the {info.channels} channels of layer "
-                    f"{info.name!r}; choose k in 2..{info.channels}"
+                    f"{info.name!r}; "
+                    + (
+                        f"choose k in 2..{info.channels}"
+                        if info.channels >= 2
+                        else "choose a layer with at least 2 channels"
+                    )
                 )
             size = tuple(x.shape[2:])
         with borrowed(model), torch.no_grad():

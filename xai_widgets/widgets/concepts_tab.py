@@ -57,6 +57,8 @@ class ConceptsTab(View):
         self.shown: list[tuple[int, float]] = []
         self.selected: int | None = None
         self._key: tuple | None = None
+        self._shapes: dict[str, tuple[int, ...]] = {}
+        self._default = ""
         self.layer = w.Dropdown(options=[("default", "")], value="", description="layer")
         self.layer.add_class("xw-concepts-layer")
         self.k = w.IntSlider(6, min=2, max=12, description="concepts (k)")
@@ -128,11 +130,16 @@ class ConceptsTab(View):
         job.deliver(lambda: setattr(self.status, "value", "finding concepts…"))
         inputs = self._image_set()
         x = inputs[:1].to(sel.device)
-        if len(self.layer.options) == 1:
-            options = [(f"default ({default_layer(sel.model, x)})", "")] + [
-                (name, name) for name, _shape in spatial_layers(sel.model, x)
-            ]
+        if not self._shapes:
+            self._shapes = dict(spatial_layers(sel.model, x))
+            self._default = default_layer(sel.model, x)
+            options = [(f"default ({self._default})", "")] + [(n, n) for n in self._shapes]
             job.deliver(lambda: setattr(self.layer, "options", options))
+        most = max(2, min(12, self._shapes[key[0] or self._default][1]))
+        if most != self.k.max:  # k fits the layer; a clamped k submits a new search
+            job.deliver(lambda: setattr(self.k, "max", most))
+            if key[1] > most:
+                return
         with borrowed(sel.model), torch.no_grad():
             count = select_logits(sel.model(x), sel.output).shape[1]
         classes = None
