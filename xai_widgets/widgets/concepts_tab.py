@@ -61,7 +61,9 @@ class ConceptsTab(View):
         self._default = ""
         self.layer = w.Dropdown(options=[("default", "")], value="", description="layer")
         self.layer.add_class("xw-concepts-layer")
-        self.k = w.IntSlider(6, min=2, max=12, description="concepts (k)")
+        self.k = w.IntSlider(
+            6, min=2, max=12, description="concepts (k)", style={"description_width": "90px"}
+        )
         self.k.add_class("xw-concepts-k")
         self.seed = w.BoundedIntText(0, min=0, max=10**6, description="seed")
         for control in (self.layer, self.k, self.seed):
