@@ -167,3 +167,17 @@ def test_drawing_helpers() -> None:
     row = strip([rgb, rgb], ["a", "b"], ["+1", "-1"], ["#ff0000", "#0000ff"], 10)
     assert row.shape[1] == 2 * (10 + GAP) and tuple(row[0, 0]) == (255, 0, 0)
     assert tile_at(3, 2, 10) == 0 and tile_at(12, 2, 10) is None and tile_at(17, 2, 10) == 1
+
+
+def test_a_model_with_many_classes_gets_the_relevance_of_its_predictions() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(6, 100)).eval()  # fmt: skip
+    ex = xw.Explorer(model, make_input(n=3, size=16), size=64)
+    ex.selection.target = 42
+    tab = ex.show_tab(ConceptsTab)
+    assert ex.wait(60) and tab.error.value == "", tab.error.value
+    with torch.no_grad():
+        preds = set(model(make_input(n=3, size=16)).argmax(1).tolist())
+    assert set(tab.result.classes) == preds | {42}
+    assert tab.shown == tab.result.top(0, 42)
+    ex.close()
