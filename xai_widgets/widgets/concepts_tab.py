@@ -33,7 +33,7 @@ from ..hooks import borrowed
 from ..layers import default_layer, spatial_layers
 from ..outputs import select_logits
 from .canvas import encode
-from .concepts_draw import AGAINST, FOR, PALETTE, mace, segments, strip, tile_at
+from .concepts_draw import AGAINST, BAR, FOR, GAP, PALETTE, TEXT, mace, segments, strip, tile_at
 from .engine import Job
 from .images import resize_rgb
 from .view import View
@@ -246,8 +246,6 @@ class ConceptsTab(View):
         order = [c for c, _ in self.shown]
         if self.selected is None or self.selected not in order:
             return []
-        from .concepts_draw import BAR, GAP, TEXT
-
         x = order.index(self.selected) * (TILE + GAP)
         return [(x, 0, TILE, BAR + TILE + TEXT, "#00e5ff")]
 
