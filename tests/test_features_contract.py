@@ -43,6 +43,7 @@ CALLS: dict[str, Callable[[nn.Module, str, str], object]] = {
     "post_activation": lambda m, layer, conv: xf.post_activation(m, make_input(), conv),
     "top_filters": lambda m, layer, conv: xf.top_filters(m, conv, 3),
     "dream": lambda m, layer, conv: xf.dream(m, make_input(1), layer, octaves=2, steps=2),
+    "concepts": lambda m, layer, conv: xf.concepts(m, make_input(6), layer, k=3, max_iter=5),
 }
 
 
@@ -109,6 +110,8 @@ RAISING: dict[str, Callable[[nn.Module], object]] = {
     "deconv channel": lambda m: xf.deconvnet_reconstruction(m, make_input(1), "features.4", -1),
     "optimize layer": lambda m: xf.optimize(m, "classifier.3", size=32),
     "filters layer": lambda m: xf.filters(m, "features.1"),
+    "concepts k": lambda m: xf.concepts(m, make_input(2), "features.4", k=99),
+    "cancel concepts": lambda m: xf.concepts(m, make_input(2), "features.4", progress=_cancel),
 }
 
 

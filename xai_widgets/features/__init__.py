@@ -1,5 +1,6 @@
 """Look inside a CNN: activations, filters, receptive fields, dataset exemplars, activation
-space, deconvnet projections, activation maximization and DeepDream.
+space, deconvnet projections, activation maximization, DeepDream and concepts (Deep
+Feature Factorization).
 
 Pure functions on a ``torch.nn.Module``: each borrows the model (eval mode, no parameter
 gradients, hooks only inside the call) and leaves it bit-identical, computes on the model's
@@ -25,6 +26,7 @@ from .activations import (
     post_activation,
     top_filters,
 )
+from .concepts import Concepts, concepts
 from .deconv import deconvnet_reconstruction
 from .dream import dream
 from .exemplars import Exemplars, top_activating
@@ -34,6 +36,7 @@ from .space import ActivationSpace, activation_space, plot_activation_space
 
 __all__ = [
     "ActivationSpace",
+    "Concepts",
     "Exemplars",
     "FeatVisSettings",
     "FilterSummary",
@@ -43,6 +46,7 @@ __all__ = [
     "Step",
     "activation_space",
     "activations",
+    "concepts",
     "deconvnet_reconstruction",
     "dream",
     "filters",

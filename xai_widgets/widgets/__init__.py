@@ -27,6 +27,7 @@ tabs explicitly::
             self.label.value = f"picture {self.selection.index}"
 """
 
+from .concepts_tab import ConceptsTab
 from .evaluate_tab import EvaluateTab
 from .explain_tab import ExplainTab
 from .explorer import Explorer
@@ -38,6 +39,7 @@ from .zscores_tab import ZScoresTab
 
 __all__ = [
     "ActivationsView",
+    "ConceptsTab",
     "EvaluateTab",
     "ExplainTab",
     "Explorer",
@@ -52,5 +54,6 @@ __all__ = [
     "unregister_tab",
 ]
 
-for _tab in (ExplainTab, ActivationsView, FiltersView, FeatureVisView, EvaluateTab, ZScoresTab):
+_TABS = (ExplainTab, ActivationsView, FiltersView, FeatureVisView, EvaluateTab, ZScoresTab)
+for _tab in (*_TABS, ConceptsTab):
     register_tab(_tab)  # the Explorer's tabs, in this order

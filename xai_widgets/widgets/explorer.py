@@ -120,10 +120,12 @@ class Explorer(w.VBox):
         if data_size and "dataset" not in kwargs:
             more, _, _ = data.dataset(card.dataset, data_size, seed=seed + 1, **card.dataset_kwargs)
             kwargs["dataset"] = list(more)
-        return cls(
+        explorer = cls(
             zoo.load(name), list(images), classes=card.classes, preprocess=card, names=names,
             **kwargs,
         )  # fmt: skip
+        explorer.selection.labels = [int(y) for y in labels]  # the Concepts tab's verdict
+        return explorer
 
     # ------------------------------------------------------------------ the selection
     @property

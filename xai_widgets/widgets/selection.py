@@ -91,6 +91,7 @@ class Selection(HasTraits):
         self.notes = _size_notes(self.pictures, self.preprocess)
         self.masks = _check_masks(masks, self.pictures)
         self.dataset = self._check_dataset(dataset)
+        self.labels: list[int] | None = None  # true classes when known (from_zoo); None: not
         self.engine = engine or Engine()
         self.method = method
         self.params = self._saved[method]
