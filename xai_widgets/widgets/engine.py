@@ -228,6 +228,7 @@ class Engine:
         self.on_error = on_error
         self.on_progress = on_progress
         self.on_idle = on_idle
+        threads_are_per_thread()  # checked once, here, not in a user's first job
         _ENGINES.add(self)
 
     def lane(self, name: str) -> Lane:
