@@ -20,9 +20,11 @@ from torch import nn
 
 from .dryrun import DryRun, dry_run, is_spatial
 from .layouts import NCHW, POOLING, nchw_perm
+from .tokens import TokenGrid
 
 __all__ = [
     "default_layer",
+    "encoder_blocks",
     "input_channels",
     "is_spatial",
     "last_spatial_layer",
@@ -34,6 +36,7 @@ __all__ = [
     "not_spatial_error",
     "resolve_spatial_layer",
     "spatial_layers",
+    "token_grids",
 ]
 
 LayerRef = str | nn.Module | None
@@ -162,6 +165,31 @@ def nchw_perms(model: nn.Module, x: torch.Tensor, names: Iterable[str]) -> dict[
     return {n: nchw_perm(axes[n]) for n in names if axes.get(n) not in (None, NCHW)}
 
 
+def token_grids(model: nn.Module, x: torch.Tensor, names: Iterable[str]) -> dict[str, TokenGrid]:
+    """{name: grid} for those of ``names`` whose output is vision-transformer tokens
+    (N, p + h*w, D), read as the map (N, D, h, w) (:mod:`xai_widgets.tokens`)."""
+    tokens = _dry_run(model, x).tokens or {}
+    return {n: tokens[n] for n in names if n in tokens}
+
+
+def encoder_blocks(model: nn.Module) -> list[str]:
+    """Dotted names of the model's transformer blocks, in ``named_modules`` order: for each
+    ``nn.MultiheadAttention``, its outermost enclosing module (the model itself excepted) that
+    holds no other attention module (``encoder.layers.encoder_layer_3`` in torchvision's ViT);
+    the attention module itself when no such module exists."""
+    attention = [n for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
+    blocks = []
+    for name in attention:
+        parts = name.split(".")
+        for end in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:end])
+            inside = [a for a in attention if a == prefix or a.startswith(prefix + ".")]
+            if inside == [name]:
+                blocks.append(prefix)
+                break
+    return blocks
+
+
 def _ends_in_pooling(module: nn.Module) -> bool:
     """A pooling or resampling module, or a container whose last child is one."""
     if isinstance(module, _POOLING):
@@ -181,7 +209,10 @@ def default_layer(model: nn.Module, x: torch.Tensor) -> str:
       class scores themselves (SqueezeNet's ``classifier.1``); it and everything after it are
       the head, not features;
     * does something: a module that returns its input itself (``Dropout`` in eval,
-      ``Identity``) names the same tensor as the layer before it, which is preferred.
+      ``Identity``) names the same tensor as the layer before it, which is preferred;
+    * for vision-transformer tokens: is followed by an attention module, so its patch tokens
+      reach the class token the head reads (in torchvision's ViT the input of the last block's
+      attention, ``encoder.layers.encoder_layer_{L-1}.ln_1``, pytorch-grad-cam's recipe).
 
     Falls back to the last non-pooling spatial layer, then to the last spatial layer.
     ValueError when the model has no spatial layer for this input."""
@@ -195,6 +226,8 @@ def default_layer(model: nn.Module, x: torch.Tensor) -> str:
     plain = [n for n in layers if not _ends_in_pooling(model.get_submodule(n))]
     head = run.head_start()
     features = [n for n in plain if head is None or run.order.index(n) < head]
+    tokens = run.tokens or {}
+    features = [n for n in features if n not in tokens or run.mixes_tokens_after(n)]
     acting = [n for n in features if n not in run.passthrough]
     return (acting or features or plain or layers)[-1]
 

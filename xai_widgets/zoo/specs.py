@@ -20,6 +20,7 @@ from torch import nn
 
 from .architectures import GAPNet, ResNet, VGGNet
 from .fusion import FusionNet
+from .vit import small_vit
 
 __all__ = ["SPECS", "Spec"]
 
@@ -107,6 +108,21 @@ SPECS: dict[str, Spec] = {
             batch_size=32,
             augment=("hflip", "shift", "jitter"),
             n_test=50,
+        ),
+        Spec(
+            name="shapes_vit",
+            dataset="triangles_squares",
+            dataset_kwargs={"size": 64},
+            build=lambda: small_vit(
+                1, 2, image_size=64, patch=8, layers=4, heads=4, dim=64, stem=(16, 32, 32)
+            ),
+            input_size=(64, 64),
+            channels=1,
+            threshold=0.95,
+            description="Triangles vs squares with a vision transformer (torchvision "
+            "VisionTransformer, conv stem to 8x8 patches, 4 blocks of 4 heads): attention maps.",
+            augment=("flip", "rot90"),
+            epochs=10,
         ),
     )
 }
