@@ -210,3 +210,21 @@ def test_model_contract_on_a_vit_when_the_target_raises() -> None:
         with pytest.raises(Boom):
             xw.explain(model, x, method, target=_raising, **FAST.get(method, {}))
     assert_unchanged(before, model)
+
+
+@pytest.mark.parametrize("method", ["attention", "attention_rollout"])
+def test_method_cards_parse(method: str) -> None:
+    from importlib import resources
+
+    import tomllib
+
+    path = resources.files("xai_widgets.methods").joinpath("cards", f"{method}.toml")
+    card = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert {"title", "paper", "formula", "question", "cost", "misleads"} <= card.keys()
+    assert card["title"] == xw.method_label(method)
+    levels = {"low", "medium", "high"}
+    criteria = card["criteria"]
+    assert {
+        criteria[k] for k in ("detail", "class_discrimination", "effort", "intuitive")
+    } <= levels
+    assert criteria["model_agnostic"] is False

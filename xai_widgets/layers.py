@@ -34,6 +34,7 @@ __all__ = [
     "model_memo",
     "nchw_perms",
     "not_spatial_error",
+    "picker_layers",
     "resolve_spatial_layer",
     "spatial_layers",
     "token_grids",
@@ -165,18 +166,24 @@ def nchw_perms(model: nn.Module, x: torch.Tensor, names: Iterable[str]) -> dict[
     return {n: nchw_perm(axes[n]) for n in names if axes.get(n) not in (None, NCHW)}
 
 
-def token_grids(model: nn.Module, x: torch.Tensor, names: Iterable[str]) -> dict[str, TokenGrid]:
-    """{name: grid} for those of ``names`` whose output is vision-transformer tokens
-    (N, p + h*w, D), read as the map (N, D, h, w) (:mod:`xai_widgets.tokens`)."""
+def token_grids(
+    model: nn.Module, x: torch.Tensor, names: Iterable[str] | None = None
+) -> dict[str, TokenGrid]:
+    """{name: grid} for those of ``names`` (None: all layers) whose output is vision-transformer
+    tokens (N, p + h*w, D), read as the map (N, D, h, w) (:mod:`xai_widgets.tokens`)."""
     tokens = _dry_run(model, x).tokens or {}
-    return {n: tokens[n] for n in names if n in tokens}
+    return dict(tokens) if names is None else {n: tokens[n] for n in names if n in tokens}
 
 
 def encoder_blocks(model: nn.Module) -> list[str]:
     """Dotted names of the model's transformer blocks, in ``named_modules`` order: for each
     ``nn.MultiheadAttention``, its outermost enclosing module (the model itself excepted) that
     holds no other attention module (``encoder.layers.encoder_layer_3`` in torchvision's ViT);
-    the attention module itself when no such module exists."""
+    the attention module itself when no such module exists (memoized per model structure)."""
+    return list(model_memo(model, ("encoder_blocks",), lambda: _encoder_blocks(model)))
+
+
+def _encoder_blocks(model: nn.Module) -> tuple[str, ...]:
     attention = [n for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
     blocks = []
     for name in attention:
@@ -187,7 +194,20 @@ def encoder_blocks(model: nn.Module) -> list[str]:
             if inside == [name]:
                 blocks.append(prefix)
                 break
-    return blocks
+    return tuple(blocks)
+
+
+def picker_layers(
+    model: nn.Module, x: torch.Tensor, layers: list[tuple[str, tuple[int, ...]]]
+) -> list[tuple[str, tuple[int, ...]]]:
+    """The layers a layer picker lists: all spatial ``layers``, except that of a vision
+    transformer's token outputs only its encoder blocks are listed (each block's norms, MLP
+    and dropouts stay reachable by name)."""
+    tokens = token_grids(model, x, [name for name, _ in layers])
+    if not tokens:
+        return list(layers)
+    blocks = set(encoder_blocks(model))
+    return [(name, shape) for name, shape in layers if name not in tokens or name in blocks]
 
 
 def _ends_in_pooling(module: nn.Module) -> bool:

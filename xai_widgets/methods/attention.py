@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..hooks import attention_inputs, borrowed
-from ..layers import encoder_blocks, layer_name, token_grids
+from ..layers import encoder_blocks, layer_name, model_memo, token_grids
 from ..targets import Target
 from ..tokens import TokenGrid
 from .attention_math import FUSIONS, attention_weights, fuse_heads, rollout, unsupported
@@ -42,7 +42,11 @@ SUITED = (
 
 def attention_modules(model: nn.Module) -> list[str]:
     """Dotted names of the model's ``nn.MultiheadAttention`` modules, in module order."""
-    return [n for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
+
+    def find() -> tuple[str, ...]:
+        return tuple(n for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention))
+
+    return list(model_memo(model, ("attention_modules",), find))
 
 
 def _no_attention(owner: str, model: nn.Module) -> str:
@@ -66,8 +70,7 @@ def _check_modules(owner: str, model: nn.Module) -> list[str]:
 def _grid(model: nn.Module, x: torch.Tensor, owner: str, length: int) -> TokenGrid:
     """The patch grid of ``length`` tokens, from the model's token outputs; it needs a class
     token (prefix >= 1), whose attention is the map."""
-    grids = token_grids(model, x, [n for n, _ in model.named_modules() if n])
-    for grid in grids.values():
+    for grid in token_grids(model, x).values():
         if grid.prefix >= 1 and grid.prefix + grid.h * grid.w == length:
             return grid
     raise ValueError(
@@ -91,6 +94,8 @@ def _block_index(model: nn.Module, layer: object, owner: str) -> int:
     last), a block, a module inside one, or an attention module itself ("": the last)."""
     names = _check_modules(owner, model)
     blocks = encoder_blocks(model)
+    if isinstance(layer, str) and layer in blocks:  # resolved already
+        return blocks.index(layer)
     shown = ", ".join(repr(b) for b in blocks)
     if isinstance(layer, int) and not isinstance(layer, bool):
         if not -len(names) <= layer < len(names):
@@ -201,8 +206,14 @@ class Attention(Method):
         return ""
 
     def __call__(self, model, x, target, progress=None, cache=None):
-        index = _block_index(model, self.layer, self.name)
-        name = attention_modules(model)[index]
+        names = attention_modules(model)
+        blocks = encoder_blocks(model)
+        index = (
+            blocks.index(self.layer)
+            if isinstance(self.layer, str) and self.layer in blocks
+            else _block_index(model, self.layer, self.name)
+        )
+        name = names[index]
         mha = model.get_submodule(name)
         head = _check_head(self.name, self.head, mha.num_heads)
         query, key, masks = _run(model, x, target, [name])[name]

@@ -27,7 +27,7 @@ import numpy as np
 from ..api import build_method
 from ..explanation import Explanation
 from ..hooks import borrowed
-from ..layers import default_layer
+from ..layers import default_layer, picker_layers
 from ..methods.registry import get_method, list_methods, method_params
 from ..render import legend, render_heatmap, value_range
 from .canvas import Encoded, LayeredCanvas, encode
@@ -215,7 +215,8 @@ class ExplainTab(View):
         selected = session.predicted if sel.target is None else sel.target
         self.top.show(session.top(5), sel.class_name, selected)
         default = default_layer(sel.model, session.x) if session.layers else ""
-        options = layer_options(session.layers, sel.model, default)
+        shown = picker_layers(sel.model, session.x, session.layers)
+        options = layer_options(shown, sel.model, default)
         if self.layer_picker.options != tuple(options):
             self.layer_picker.options = options
             names = [v for _, v in options]

@@ -114,13 +114,13 @@ SPECS: dict[str, Spec] = {
             dataset="triangles_squares",
             dataset_kwargs={"size": 64},
             build=lambda: small_vit(
-                1, 2, image_size=64, patch=8, layers=4, heads=4, dim=64, stem=(16, 32, 32)
+                1, 2, image_size=64, patch=8, layers=3, heads=4, dim=32, mlp=64, stem=(16, 32, 32)
             ),
             input_size=(64, 64),
             channels=1,
             threshold=0.95,
             description="Triangles vs squares with a vision transformer (torchvision "
-            "VisionTransformer, conv stem to 8x8 patches, 4 blocks of 4 heads): attention maps.",
+            "VisionTransformer, conv stem to 8x8 patches, 3 blocks of 4 heads): attention maps.",
             augment=("flip", "rot90"),
             epochs=10,
         ),
