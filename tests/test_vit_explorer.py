@@ -8,10 +8,10 @@ import html
 
 import pytest
 import torch
+from vit_helpers import make_vit
 
 import xai_widgets as xw
 from helpers import make_input, make_model
-from vit_helpers import make_vit
 
 BLOCKS = [f"encoder.layers.encoder_layer_{i}" for i in range(3)]
 
@@ -65,3 +65,18 @@ def test_attention_is_disabled_on_a_cnn_with_its_reason() -> None:
         assert "no attention module" in tab.unavailable[name]
         assert tab.toggles.buttons[name].disabled
     ex.close()
+
+
+def test_heads_grid_shows_every_head_and_a_click_picks_it(explorer) -> None:
+    sel, tab = explorer.selection, explorer.explain_tab
+    assert tab.heads.widget.layout.display == "none"  # Grad-CAM: no heads
+    sel.method = "attention"
+    assert explorer.wait(60)
+    assert tab.heads.widget.layout.display is None and len(tab.heads.buttons) == 2
+    assert tab.heads.maps is not None and tab.heads.maps.shape == (2, 4, 4)
+    assert all(image.value[:4] == b"\x89PNG" for image in tab.heads.images)
+    tab.heads.buttons[1].click()
+    assert explorer.wait(60) and sel.params["head"] == "1"
+    assert explorer.explanation.params["head"] == "1" and tab.error.value == ""
+    single = explorer.explanation.attribution[0].numpy()
+    assert abs(single - tab.heads.maps[1]).max() < 1e-5

@@ -35,6 +35,7 @@ from .caption import flat_words, status_line
 from .compare import ComparePanel
 from .controls import MethodToggles, ParamControls, layer_options
 from .engine import Job
+from .heads import HeadGrid
 from .panels import OverlayPanel, TopClasses
 from .probe import ProbePanel
 from .selection import Selection
@@ -97,6 +98,7 @@ class ExplainTab(View):
         self.save_button.add_class("xw-save")
         self.probes = ProbePanel(sel, self.canvas, self.scale, self.submit)
         self.compare = ComparePanel(sel, self.submit)
+        self.heads = HeadGrid(sel, self.submit)
         side = w.VBox(
             [
                 self.top.widget,
@@ -110,7 +112,7 @@ class ExplainTab(View):
             layout=w.Layout(margin="0 0 0 16px"),
         )
         left = w.VBox(
-            [self.canvas.widget, self.probes.label],
+            [self.canvas.widget, self.probes.label, self.heads.widget],
             layout=w.Layout(width=f"{self.canvas.width}px", flex="0 0 auto"),
         )
         status = w.HBox(
@@ -156,6 +158,7 @@ class ExplainTab(View):
         session = sel.session(index)
         job.check()
         job.deliver(lambda: self._show_picture(index, session))
+        job.deliver(lambda: self.heads.update(session))
         if self._checked != index:
             self._checked = index
             self.submit("methods", lambda j: self._check_methods(j, index), "methods")

@@ -48,6 +48,7 @@ class Spec:
     test_seed: int = 20240
     n_test: int = 1000
     task: str = "classify"  # "dense": per-pixel, multi-input (trained by train_dense.py)
+    warm_start: str = ""  # zoo model whose `features` initialise the stem (a hybrid ViT)
 
 
 SPECS: dict[str, Spec] = {
@@ -114,15 +115,26 @@ SPECS: dict[str, Spec] = {
             dataset="triangles_squares",
             dataset_kwargs={"size": 64},
             build=lambda: small_vit(
-                1, 2, image_size=64, patch=8, layers=3, heads=4, dim=32, mlp=64, stem=(16, 32, 32)
+                1,
+                2,
+                image_size=64,
+                patch=8,
+                layers=3,
+                heads=4,
+                dim=32,
+                mlp=64,
+                hybrid=(8, 16, 32, 32),
             ),
             input_size=(64, 64),
             channels=1,
             threshold=0.95,
             description="Triangles vs squares with a vision transformer (torchvision "
-            "VisionTransformer, conv stem to 8x8 patches, 3 blocks of 4 heads): attention maps.",
+            "VisionTransformer, hybrid: the shapes CNN's convs as stem to 8x8 patches, 3 blocks of "
+            "4 heads): attention maps and rollout.",
             augment=("flip", "rot90"),
-            epochs=10,
+            epochs=4,
+            lr=1e-3,
+            warm_start="shapes",
         ),
     )
 }
