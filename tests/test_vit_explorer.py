@@ -80,3 +80,12 @@ def test_heads_grid_shows_every_head_and_a_click_picks_it(explorer) -> None:
     assert explorer.explanation.params["head"] == "1" and tab.error.value == ""
     single = explorer.explanation.attribution[0].numpy()
     assert abs(single - tab.heads.maps[1]).max() < 1e-5
+
+
+def test_every_method_draws_or_is_disabled_with_its_reason(explorer) -> None:
+    sel, tab = explorer.selection, explorer.explain_tab
+    assert {"cam", "lrp", "sg_lrp"} <= set(tab.unavailable)
+    assert "LayerNorm" in tab.unavailable["lrp"]
+    for method in ("attention", "attention_rollout", "grad_cam_pp", "saliency"):
+        sel.method = method
+        assert explorer.wait(60) and tab.error.value == "", (method, tab.error.value)
