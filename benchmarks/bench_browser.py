@@ -56,7 +56,7 @@ import xai_widgets as xw  # noqa: E402
 TOGGLE_TARGET_MS = 100.0
 SWITCH_RATIO = 0.3  # class / layer switch vs a fresh map
 COARSE_RATIO = 0.25  # occlusion's first map vs the finished one
-ZOO = ("shapes", "counting", "textures")
+ZOO = ("shapes", "counting", "textures", "shapes_vit")
 
 ZOO_CELL = """\
 import xai_widgets as xw

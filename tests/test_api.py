@@ -41,6 +41,8 @@ ISSUE_METHODS = {
         "seed": 0,
     },
     "rise": {"masks": 2000, "cell": 7, "p": 0.5, "seed": 0},
+    "attention": {"layer": "", "head": "mean"},
+    "attention_rollout": {"head_fusion": "mean", "discard_ratio": 0.0},
 }
 
 
@@ -213,7 +215,9 @@ def test_guided_backprop_differs_from_deconvnet_and_saliency() -> None:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("method", xw.list_methods())
+@pytest.mark.parametrize(
+    "method", [m for m in xw.list_methods() if m not in xw.list_methods("attention")]
+)
 def test_cuda_compute_stays_on_the_model_device(method) -> None:
     model = make_model("resnet").cuda()
     x = make_input()  # a CPU input is moved to the model's device

@@ -36,6 +36,12 @@ FAST = {
 }
 
 
+# Attention maps need nn.MultiheadAttention blocks: on these CNNs a clear ValueError, the model
+# untouched (tests/test_vit.py runs every method on a vision transformer).
+ATTENTION = set(xw.list_methods("attention"))
+NO_ATTENTION = "has no attention module"
+
+
 class Boom(RuntimeError):
     pass
 
@@ -51,7 +57,10 @@ def test_model_unchanged(method: str, state: str, name: str) -> None:
     model = make_model(name)
     prepare_state(model, state)
     before = snapshot(model)
-    if method == "cam" and name not in GAP_MODELS:
+    if method in ATTENTION:
+        with pytest.raises(ValueError, match=NO_ATTENTION):
+            xw.explain(model, make_input(), method)
+    elif method == "cam" and name not in GAP_MODELS:
         # CAM is undefined without a GAP + linear head: a clear error, model untouched
         with pytest.raises(ValueError, match="global-average-pool"):
             xw.explain(model, make_input(), method)
@@ -67,7 +76,8 @@ def test_model_unchanged_when_target_raises(method: str, name: str) -> None:
     model = make_model(name)
     prepare_state(model, "frozen")
     before = snapshot(model)
-    with pytest.raises(Boom, match="target failed"):
+    expected = (ValueError, NO_ATTENTION) if method in ATTENTION else (Boom, "target failed")
+    with pytest.raises(expected[0], match=expected[1]):
         xw.explain(model, make_input(), method, target=_raising_target, **FAST.get(method, {}))
     assert_unchanged(before, model)
 
@@ -99,6 +109,8 @@ def test_model_unchanged_when_model_raises(method: str, at_call: int) -> None:
         xw.explain(model, make_input(), method, **FAST.get(method, {}))
     except Boom:
         pass
+    except ValueError as error:  # refused before any forward
+        assert method in ATTENTION and NO_ATTENTION in str(error)
     else:
         # only possible when the method needs fewer forwards than at_call
         assert at_call > 1

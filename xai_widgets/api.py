@@ -34,11 +34,18 @@ __all__ = ["build_method", "explain", "explain_stream"]
 def build_method(model: nn.Module, x: torch.Tensor, method: str, params: dict[str, Any]) -> Method:
     """Instantiate ``method`` with ``params`` checked against its declaration and the input;
     a ``layer`` parameter is resolved to a spatial layer's dotted name (``""``/None: the
-    model's default layer, :func:`~xai_widgets.layers.default_layer`)."""
+    model's default layer, :func:`~xai_widgets.layers.default_layer`), or by the method's own
+    ``resolve_layer(model, x)`` when it has one (attention: an encoder block, by index or
+    name; it returns the resolved name, or None to keep the parameters as given)."""
     cls = get_method(method)
     check_params(cls, params, method)
     instance = cls(**params)
-    if any(spec.kind == "layer" for spec in method_params(cls)):
+    resolve = getattr(instance, "resolve_layer", None)
+    if resolve is not None:
+        name = resolve(model, x)
+        if name is not None:
+            instance = dataclasses.replace(instance, layer=name)  # type: ignore[type-var]
+    elif any(spec.kind == "layer" for spec in method_params(cls)):
         name = resolve_spatial_layer(model, x, instance.layer, method)  # type: ignore[attr-defined]
         instance = dataclasses.replace(instance, layer=name)  # type: ignore[type-var]
     instance.check_input(x)

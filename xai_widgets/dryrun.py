@@ -1,6 +1,7 @@
 """What one dry forward of one sample tells about a model's layers: every output shape, the
 layout of each 4-D output (:mod:`xai_widgets.layouts`), the order modules complete in, which
-leaves mix channels, how many classes the output has and which modules pass their input on.
+leaves mix channels, how many classes the output has, which modules pass their input on, and
+which 3-D outputs are vision-transformer tokens on a patch grid (:mod:`xai_widgets.tokens`).
 :mod:`xai_widgets.layers` memoizes it per model and input and builds ``spatial_layers`` and
 ``default_layer`` on it.
 
@@ -21,6 +22,7 @@ from torch import nn
 from .hooks import borrowed, watch_calls
 from .layouts import Axes, LayoutTracker, nchw_shape
 from .outputs import select_logits
+from .tokens import TokenGrid, find_grid
 
 __all__ = ["DryRun", "dry_run", "is_spatial"]
 
@@ -48,12 +50,26 @@ class DryRun:
     mixing: frozenset[str]
     classes: int | None
     passthrough: frozenset[str] = frozenset()
+    tokens: dict[str, TokenGrid] | None = None
+    attention: tuple[str, ...] = ()
 
     @property
     def spatial(self) -> list[tuple[str, tuple[int, ...]]]:
-        """[(name, (N, C, h, w) shape)] of the spatial outputs."""
-        found = [(n, nchw_shape(shape, self.axes.get(n))) for n, shape in self.shapes]
+        """[(name, (N, C, h, w) shape)] of the spatial outputs; a token output (N, p + h*w,
+        D) is listed as its patch grid (N, D, h, w)."""
+        tokens = self.tokens or {}
+        found = [
+            (n, tokens[n].shape(shape) if n in tokens else nchw_shape(shape, self.axes.get(n)))
+            for n, shape in self.shapes
+        ]
         return [(n, shape) for n, shape in found if is_spatial(shape)]
+
+    def mixes_tokens_after(self, name: str) -> bool:
+        """Whether an attention module (``nn.MultiheadAttention``) completes after layer
+        ``name``: only then can its patch tokens reach a class-token head."""
+        if not self.attention:
+            return True
+        return self.order.index(name) < max(self.order.index(a) for a in self.attention)
 
     def head_start(self) -> int | None:
         """Position in ``order`` of the first class-score map (see :func:`default_layer`)."""
@@ -75,6 +91,8 @@ def dry_run(model: nn.Module, sample: torch.Tensor) -> DryRun:
     shapes: dict[str, tuple[int, ...]] = {}
     result: list[object] = []
     passthrough: set[str] = set()
+    sizes: list[tuple[int, int]] = []
+    tokens: dict[str, TokenGrid] = {}
 
     def seen(name: str, module: nn.Module, inputs: tuple, versions: tuple, output: object) -> None:
         tracker.observe(name, module, inputs, versions, output)
@@ -87,6 +105,14 @@ def dry_run(model: nn.Module, sample: torch.Tensor) -> DryRun:
         if isinstance(output, torch.Tensor):
             shapes.pop(name, None)
             shapes[name] = tuple(output.shape)
+            tokens.pop(name, None)
+            if output.dim() == 4:
+                shape = nchw_shape(tuple(output.shape), tracker.axes.get(name))
+                if shape[2] * shape[3] > 1:
+                    sizes.append((shape[2], shape[3]))
+            grid = find_grid(tuple(output.shape), sizes)
+            if grid is not None:
+                tokens[name] = grid
 
     with borrowed(model), watch_calls(model, seen), torch.no_grad():
         model(sample)
@@ -110,4 +136,6 @@ def dry_run(model: nn.Module, sample: torch.Tensor) -> DryRun:
         mixing,
         classes,
         frozenset(passthrough),
+        tokens,
+        tuple(n for n in order if isinstance(model.get_submodule(n), nn.MultiheadAttention)),
     )

@@ -20,9 +20,11 @@ from torch import nn
 
 from .dryrun import DryRun, dry_run, is_spatial
 from .layouts import NCHW, POOLING, nchw_perm
+from .tokens import TokenGrid
 
 __all__ = [
     "default_layer",
+    "encoder_blocks",
     "input_channels",
     "is_spatial",
     "last_spatial_layer",
@@ -32,8 +34,10 @@ __all__ = [
     "model_memo",
     "nchw_perms",
     "not_spatial_error",
+    "picker_layers",
     "resolve_spatial_layer",
     "spatial_layers",
+    "token_grids",
 ]
 
 LayerRef = str | nn.Module | None
@@ -162,6 +166,50 @@ def nchw_perms(model: nn.Module, x: torch.Tensor, names: Iterable[str]) -> dict[
     return {n: nchw_perm(axes[n]) for n in names if axes.get(n) not in (None, NCHW)}
 
 
+def token_grids(
+    model: nn.Module, x: torch.Tensor, names: Iterable[str] | None = None
+) -> dict[str, TokenGrid]:
+    """{name: grid} for those of ``names`` (None: all layers) whose output is vision-transformer
+    tokens (N, p + h*w, D), read as the map (N, D, h, w) (:mod:`xai_widgets.tokens`)."""
+    tokens = _dry_run(model, x).tokens or {}
+    return dict(tokens) if names is None else {n: tokens[n] for n in names if n in tokens}
+
+
+def encoder_blocks(model: nn.Module) -> list[str]:
+    """Dotted names of the model's transformer blocks, in ``named_modules`` order: for each
+    ``nn.MultiheadAttention``, its outermost enclosing module (the model itself excepted) that
+    holds no other attention module (``encoder.layers.encoder_layer_3`` in torchvision's ViT);
+    the attention module itself when no such module exists (memoized per model structure)."""
+    return list(model_memo(model, ("encoder_blocks",), lambda: _encoder_blocks(model)))
+
+
+def _encoder_blocks(model: nn.Module) -> tuple[str, ...]:
+    attention = [n for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
+    blocks = []
+    for name in attention:
+        parts = name.split(".")
+        for end in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:end])
+            inside = [a for a in attention if a == prefix or a.startswith(prefix + ".")]
+            if inside == [name]:
+                blocks.append(prefix)
+                break
+    return tuple(blocks)
+
+
+def picker_layers(
+    model: nn.Module, x: torch.Tensor, layers: list[tuple[str, tuple[int, ...]]]
+) -> list[tuple[str, tuple[int, ...]]]:
+    """The layers a layer picker lists: all spatial ``layers``, except that of a vision
+    transformer's token outputs only its encoder blocks are listed (each block's norms, MLP
+    and dropouts stay reachable by name)."""
+    tokens = token_grids(model, x, [name for name, _ in layers])
+    if not tokens:
+        return list(layers)
+    blocks = set(encoder_blocks(model))
+    return [(name, shape) for name, shape in layers if name not in tokens or name in blocks]
+
+
 def _ends_in_pooling(module: nn.Module) -> bool:
     """A pooling or resampling module, or a container whose last child is one."""
     if isinstance(module, _POOLING):
@@ -181,7 +229,10 @@ def default_layer(model: nn.Module, x: torch.Tensor) -> str:
       class scores themselves (SqueezeNet's ``classifier.1``); it and everything after it are
       the head, not features;
     * does something: a module that returns its input itself (``Dropout`` in eval,
-      ``Identity``) names the same tensor as the layer before it, which is preferred.
+      ``Identity``) names the same tensor as the layer before it, which is preferred;
+    * for vision-transformer tokens: is followed by an attention module, so its patch tokens
+      reach the class token the head reads (in torchvision's ViT the input of the last block's
+      attention, ``encoder.layers.encoder_layer_{L-1}.ln_1``, pytorch-grad-cam's recipe).
 
     Falls back to the last non-pooling spatial layer, then to the last spatial layer.
     ValueError when the model has no spatial layer for this input."""
@@ -195,6 +246,8 @@ def default_layer(model: nn.Module, x: torch.Tensor) -> str:
     plain = [n for n in layers if not _ends_in_pooling(model.get_submodule(n))]
     head = run.head_start()
     features = [n for n in plain if head is None or run.order.index(n) < head]
+    tokens = run.tokens or {}
+    features = [n for n in features if n not in tokens or run.mixes_tokens_after(n)]
     acting = [n for n in features if n not in run.passthrough]
     return (acting or features or plain or layers)[-1]
 

@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+from .attention import AttentionCall, attention_inputs
 from .borrow import borrowed, model_lock
 from .calls import Call, Stop, StopForward, record_calls, stop_after, watch_calls
 from .capture import Captured, capture, record_shapes, replace_output, rewrite_outputs
@@ -31,11 +32,13 @@ from .observe import observe
 from .relu import ReluReach, relu_rule
 
 __all__ = [
+    "AttentionCall",
     "Call",
     "Captured",
     "ReluReach",
     "Stop",
     "StopForward",
+    "attention_inputs",
     "borrowed",
     "capture",
     "dense_gradients",

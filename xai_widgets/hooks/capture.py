@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..tokens import TokenGrid, from_grid, to_grid
+
 __all__ = ["Captured", "capture", "record_shapes", "replace_output", "rewrite_outputs"]
 
 
@@ -45,6 +47,7 @@ def capture(
     gradable: bool = False,
     check: Callable[[str, torch.Tensor], None] | None = None,
     permute: Mapping[str, Sequence[int]] | None = None,
+    grids: Mapping[str, TokenGrid] | None = None,
 ) -> Iterator[Captured]:
     """Record the outputs of the named submodules during forward passes in the block.
 
@@ -57,9 +60,12 @@ def capture(
     ``check(name, output)`` runs on each capture and may raise. ``permute[name]`` (for a
     channels-last layer: ``(0, 3, 1, 2)``) keeps that layer's output permuted to (N, C, h, w);
     the module still passes on its own layout, derived from the kept tensor, so gradients
-    with respect to the kept tensor work.
+    with respect to the kept tensor work. ``grids[name]`` keeps a vision transformer's token
+    output (N, p + h*w, D) as its patch grid (N, D, h, w) (:mod:`xai_widgets.tokens`); the module
+    passes on the tokens rebuilt from the kept grid, so gradients reach it the same way.
     """
     permute = permute or {}
+    grids = grids or {}
     captured = Captured()
     handles = []
 
@@ -70,6 +76,9 @@ def capture(
                     f"layer {name!r} returns {type(output).__name__}, not a tensor; "
                     "choose a layer whose output is a tensor"
                 )
+            grid = grids.get(name)
+            if grid is not None and output.dim() == 3:
+                return _keep_grid(name, output, grid)
             perm = permute.get(name)
             if perm is not None and output.dim() == len(perm):
                 output = output.permute(*perm)
@@ -88,6 +97,16 @@ def capture(
             return kept.clone()
 
         return hook
+
+    def _keep_grid(name: str, output: torch.Tensor, grid: TokenGrid) -> torch.Tensor:
+        kept = to_grid(output, grid)
+        if check is not None:
+            check(name, kept)
+        if gradable and not kept.requires_grad:
+            kept = kept.detach().requires_grad_(True)
+        captured.outputs[name] = kept
+        captured.calls[name] = captured.calls.get(name, 0) + 1
+        return from_grid(output[:, : grid.prefix], kept, grid)
 
     try:
         for name in layers:

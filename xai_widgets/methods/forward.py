@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..hooks import capture
-from ..layers import is_spatial, nchw_perms, not_spatial_error, spatial_layers
+from ..layers import is_spatial, nchw_perms, not_spatial_error, spatial_layers, token_grids
 
 __all__ = ["Forward", "spatial_check"]
 
@@ -76,8 +76,9 @@ class Forward:
         captured layer on. ``shared=True`` keeps the graph for repeated :meth:`grad` calls."""
         xin = x.detach().requires_grad_(True) if input_grad else x.detach()
         perms = nchw_perms(model, x, layers) if layers else {}
+        grids = token_grids(model, x, layers) if layers else {}
         check = spatial_check(model, x, method)
-        with capture(model, layers, gradable=True, check=check, permute=perms) as cap:
+        with capture(model, layers, gradable=True, check=check, permute=perms, grids=grids) as cap:
             output = model(xin)
         missing = [name for name in layers if name not in cap.outputs]
         if missing:

@@ -113,6 +113,15 @@ class _LrpBase(Method):
 
     start = "logit"
 
+    def unavailable(self, model, x, cache) -> str:
+        """Views disable LRP on a model with a module Zennit has no rule for (a ViT's
+        LayerNorm and attention), with the refusal ``explain`` would raise."""
+        try:
+            check_supported(model, self.name)
+        except ValueError as error:
+            return str(error)
+        return ""
+
     def __call__(self, model, x, target, progress: Progress | None = None, cache=None):
         return lrp_relevance(model, x, target, self.composite, self.epsilon, self.start)
 

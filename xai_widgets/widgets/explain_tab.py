@@ -27,7 +27,7 @@ import numpy as np
 from ..api import build_method
 from ..explanation import Explanation
 from ..hooks import borrowed
-from ..layers import default_layer
+from ..layers import default_layer, picker_layers
 from ..methods.registry import get_method, list_methods, method_params
 from ..render import legend, render_heatmap, value_range
 from .canvas import Encoded, encode
@@ -35,6 +35,7 @@ from .caption import flat_words, status_line
 from .compare import ComparePanel
 from .controls import MethodToggles, ParamControls, layer_options
 from .engine import Job
+from .heads import HeadGrid
 from .layered import LayeredCanvas
 from .panels import OverlayPanel, TopClasses
 from .probe import ProbePanel
@@ -100,6 +101,7 @@ class ExplainTab(View):
         self.regions = RegionOverlay(sel, self.canvas, self.scale, self.submit)
         self.probes = ProbePanel(sel, self.canvas, self.scale, self.submit, self.regions)
         self.compare = ComparePanel(sel, self.submit)
+        self.heads = HeadGrid(sel, self.submit)
         side = w.VBox(
             [
                 self.top.widget,
@@ -114,7 +116,7 @@ class ExplainTab(View):
             layout=w.Layout(margin="0 0 0 16px"),
         )
         left = w.VBox(
-            [self.canvas.widget, self.probes.label],
+            [self.canvas.widget, self.probes.label, self.heads.widget],
             layout=w.Layout(width=f"{self.canvas.width}px", flex="0 0 auto"),
         )
         status = w.HBox(
@@ -160,6 +162,7 @@ class ExplainTab(View):
         session = sel.session(index)
         job.check()
         job.deliver(lambda: self._show_picture(index, session))
+        job.deliver(lambda: self.heads.update(session))
         if self._checked != index:
             self._checked = index
             self.submit("methods", lambda j: self._check_methods(j, index), "methods")
@@ -221,7 +224,8 @@ class ExplainTab(View):
         selected = session.predicted if sel.target is None else sel.target
         self.top.show(session.top(5), sel.class_name, selected)
         default = default_layer(sel.model, session.x) if session.layers else ""
-        options = layer_options(session.layers, sel.model, default)
+        shown = picker_layers(sel.model, session.x, session.layers)
+        options = layer_options(shown, sel.model, default)
         if self.layer_picker.options != tuple(options):
             self.layer_picker.options = options
             names = [v for _, v in options]

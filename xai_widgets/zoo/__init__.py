@@ -8,6 +8,7 @@ shapes       triangles_squares    VGG-like (conv/ReLU/max-pool, linear head)
 counting     counting             ResNet (BatchNorm, residual blocks, GAP)
 textures     textures             conv stack + global-average-pool head (CAM)
 faces        faces                conv stack + global-average-pool head (CAM)
+shapes_vit   triangles_squares    torchvision VisionTransformer (conv stem)
 ===========  ===================  ==========================================
 
 Weights are plain state_dicts loaded with ``torch.load(weights_only=True)``;

@@ -156,6 +156,10 @@ def describe(model: nn.Module) -> str:
             f"({'-'.join(str(c.out_channels) for c in convs)}) -> global avgpool -> flatten "
             f"-> fc({model.fc.in_features},{model.fc.out_features})"
         )
+    elif type(model).__name__ == "VisionTransformer":
+        from .vit import describe_vit
+
+        body = describe_vit(model)  # type: ignore[arg-type]
     else:
         body = type(model).__name__
     return f"{type(model).__name__}: {body}; {params:,} parameters"

@@ -20,6 +20,7 @@ from torch import nn
 
 from .architectures import GAPNet, ResNet, VGGNet
 from .fusion import FusionNet
+from .vit import small_vit
 
 __all__ = ["SPECS", "Spec"]
 
@@ -47,6 +48,7 @@ class Spec:
     test_seed: int = 20240
     n_test: int = 1000
     task: str = "classify"  # "dense": per-pixel, multi-input (trained by train_dense.py)
+    warm_start: str = ""  # zoo model whose `features` initialise the stem (a hybrid ViT)
 
 
 SPECS: dict[str, Spec] = {
@@ -107,6 +109,32 @@ SPECS: dict[str, Spec] = {
             batch_size=32,
             augment=("hflip", "shift", "jitter"),
             n_test=50,
+        ),
+        Spec(
+            name="shapes_vit",
+            dataset="triangles_squares",
+            dataset_kwargs={"size": 64},
+            build=lambda: small_vit(
+                1,
+                2,
+                image_size=64,
+                patch=8,
+                layers=3,
+                heads=4,
+                dim=32,
+                mlp=64,
+                hybrid=(8, 16, 32, 32),
+            ),
+            input_size=(64, 64),
+            channels=1,
+            threshold=0.95,
+            description="Triangles vs squares with a vision transformer (torchvision "
+            "VisionTransformer, hybrid: the shapes CNN's convs as stem to 8x8 patches, 3 blocks of "
+            "4 heads): attention maps and rollout.",
+            augment=("flip", "rot90"),
+            epochs=4,
+            lr=1e-3,
+            warm_start="shapes",
         ),
     )
 }

@@ -117,6 +117,13 @@ def train(name: str, out: Path | str | None = None, verbose: bool = True) -> Mod
     gen = torch.Generator().manual_seed(spec.seed)
     start = time.perf_counter()
     model = spec.build()
+    if spec.warm_start:
+        from . import load
+        from .vit import init_stem
+
+        copied = init_stem(model, load(spec.warm_start))  # type: ignore[arg-type]
+        if verbose:
+            print(f"{name}: {copied} stem convolutions from the zoo's {spec.warm_start!r}")
     images, labels, _ = _dataset(spec, spec.n_train, spec.seed * 1000, "train")
     dims = (0, 2, 3)
     mean_std = (
@@ -178,6 +185,11 @@ def train(name: str, out: Path | str | None = None, verbose: bool = True) -> Mod
             "optimizer": f"AdamW(lr={spec.lr}, weight_decay={spec.weight_decay}), one-cycle",
             "loss": f"cross-entropy, label smoothing {spec.label_smoothing}",
             "augment": list(spec.augment),
+            **(
+                {"warm_start": f"stem convs from zoo {spec.warm_start!r}"}
+                if spec.warm_start
+                else {}
+            ),
             "seconds": round(seconds, 1),
             "threads": torch.get_num_threads(),
             "torch": torch.__version__.split("+")[0],
