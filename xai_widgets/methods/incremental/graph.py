@@ -81,7 +81,7 @@ class Plan:
             )
         try:
             graph = fx.Tracer().trace(model)
-        except Exception as error:  # noqa: BLE001 - any tracing failure means: full forwards
+        except Exception as error:  # any tracing failure means: full forwards
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise Untraceable(
                 f"torch.fx cannot trace the model ({type(error).__name__}: {first[:120]})"
