@@ -104,13 +104,16 @@ class OcclusionGrid:
         order: torch.Tensor | None = None,
         chunk: int | None = None,
         engine: str = "auto",
+        first: int | None = None,
         approximate: bool = False,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield (drops (N, nr, nc), done mask (nr, nc)) after each chunk of windows, in
         ``order`` (window indices, default row-major). Binds ``target`` on the clean input.
         ``engine`` "auto" forwards the occluded copies incrementally where the model can be
         traced (:mod:`.incremental`), else in full; "full" always in full. The engine used
-        (and why not the incremental one) is noted in the Explanation's params."""
+        (and why not the incremental one) is noted in the Explanation's params. Chunks hold
+        ``chunk`` jobs (window x sample; default: what fits memory, 64 for the incremental
+        engine), the first one ``first`` (the stream's coarse map: at most twice a chunk)."""
         n = x.shape[0]
         nr, nc = self.shape
         with torch.no_grad():
@@ -121,13 +124,13 @@ class OcclusionGrid:
             order = torch.arange(nr * nc) if order is None else order.cpu()
             drops = torch.zeros(n, nr * nc, device=x.device, dtype=x.dtype)
             done = torch.zeros(nr * nc, dtype=torch.bool, device=x.device)
-            per = chunk or max(1, chunk_size(x[0]))
+            per = chunk or (64 if run is not None else max(1, chunk_size(x[0])))
             # flat jobs: every (window in order) x (sample)
             win = order.repeat_interleave(n).to(x.device)
             smp = torch.arange(n, device=x.device).repeat(nr * nc)
             fill = torch.tensor(baseline, device=x.device, dtype=x.dtype)
             top, left = self.starts
-            for part in chunks(win.numel(), per):
+            for part in _parts(win.numel(), per, min(first or per, 2 * per)):
                 w, s = win[part], smp[part]
                 if run is not None:
                     output = run.forward(top[w // nc], left[w % nc], s, self.patch, baseline)
@@ -147,6 +150,13 @@ class OcclusionGrid:
         total = torch.einsum("rh,nrc,cw->nhw", r, drops * weight, c)
         count = torch.einsum("rh,rc,cw->hw", r, weight, c)
         return total / count.clamp(min=1)
+
+
+def _parts(total: int, per: int, first: int) -> Iterator[slice]:
+    """Slices of ``range(total)``: ``first`` items, then ``per`` at a time."""
+    yield slice(0, min(first, total))
+    for part in chunks(max(0, total - first), per):
+        yield slice(part.start + first, part.stop + first)
 
 
 @register(
@@ -181,7 +191,7 @@ class Occlusion(Method):
     baseline: float = param(0.0, min=-1e6, max=1e6, step=0.1, help="value of occluded pixels")
     approximate: bool = param(
         False,
-        help="Faster, approximate map: each layer recomputes at most 40% of its rows and "
+        help="Faster, approximate map: each layer recomputes at most 60% of its rows and "
         "columns around the window (Krypton's projective-field threshold).",
     )
 
@@ -223,9 +233,14 @@ class Occlusion(Method):
         nr, nc = grid.shape
         order, (rows, cols) = grid.coarse_first(COARSE_STEP)
         n_coarse, total = len(rows) * len(cols), nr * nc
-        chunk = max(1, min(n_coarse, 64))
         parts = grid.iter_drops(
-            model, x, target, self.baseline, order, chunk, approximate=self.approximate
+            model,
+            x,
+            target,
+            self.baseline,
+            order,
+            approximate=self.approximate,
+            first=n_coarse * x.shape[0],
         )
         for drops, done in parts:
             count = int(done.sum())

@@ -25,7 +25,7 @@ from .graph import Plan, Untraceable
 __all__ = ["ENGINES", "TAU", "Incremental", "Plan", "Untraceable", "start_engine"]
 
 ENGINES = ("auto", "full")
-TAU = 0.4
+TAU = 0.6
 """Krypton's projective-field threshold for ``approximate=True``: a layer recomputes at most
 ``ceil(TAU * size)`` rows and columns around the centre of what a window changes."""
 

@@ -44,6 +44,8 @@ class Incremental:
     model: nn.Module
     clean: dict[fx.Node, Any]
     tau: float | None = None
+    macs: int = 0
+    """Convolution multiply-adds computed so far (the benchmark's count of our work)."""
     _padded: dict[tuple, torch.Tensor] = field(default_factory=dict)
 
     @classmethod
@@ -93,9 +95,7 @@ class Incremental:
             if rule == "patch":
                 shape = (rows.shape[0], x.shape[1], *patch)
                 fill = torch.full(shape, baseline, dtype=x.dtype, device=x.device)
-                env[node] = Patch(
-                    fill.contiguous(memory_format=torch.channels_last), rows, cols, x.shape[1:]
-                )
+                env[node] = Patch(fill, rows, cols, x.shape[1:])
             elif rule == "const":
                 env[node] = self.clean[node]
             elif rule == "window":
@@ -143,6 +143,9 @@ class Incremental:
         clean = self._padded_clean(node.args[0], (left, right, top, bottom), fill)
         region = gather(p, clean, samples, rows, cols, (top, left))
         out = _apply_window(module, region, k, s, d)
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            self.macs += out.numel() * module.in_channels // module.groups * kh * kw
         return Patch(out, spans[0].start, spans[1].start, tuple(self.clean[node].shape[1:]))
 
     def _pair(self, node: fx.Node, env: dict, samples: torch.Tensor) -> Patch:
@@ -170,8 +173,7 @@ class Incremental:
         k = samples.shape[0]
         zeros = torch.zeros(k, dtype=torch.long, device=samples.device)
         rows, cols = Span(zeros, value.shape[1]), Span(zeros, value.shape[2])
-        full = gather(value, self._padded_clean(node, (0, 0, 0, 0), 0.0), samples, rows, cols)
-        return full.contiguous()
+        return gather(value, self._padded_clean(node, (0, 0, 0, 0), 0.0), samples, rows, cols)
 
     @staticmethod
     def _stand_in(node: fx.Node, env: dict, samples: torch.Tensor) -> Any:

@@ -91,7 +91,8 @@ def gather(
     """The occluded map read over ``rows`` x ``cols`` (in the coordinates of ``clean``, the
     clean map (N, H', W', C) channels-last, padded by ``pad`` (top, left)): the patch's values
     where it has them, the clean values of each copy's ``sample`` elsewhere. Returns
-    (K, C, rh, rw) in channels-last memory."""
+    (K, C, rh, rw), contiguous (CPU convolutions ran a little faster on it than on
+    channels-last)."""
     dev = clean.device
     r = rows.start[:, None] + torch.arange(rows.length, device=dev)  # (K, rh)
     c = cols.start[:, None] + torch.arange(cols.length, device=dev)  # (K, rw)
@@ -105,4 +106,4 @@ def gather(
         values = patch.values.permute(0, 2, 3, 1)
         mine = values[k, pr.clamp(0, h - 1)[:, :, None], pc.clamp(0, w - 1)[:, None, :]]
         base = torch.where(inside[..., None], mine, base)
-    return base.permute(0, 3, 1, 2)
+    return base.permute(0, 3, 1, 2).contiguous()
