@@ -56,25 +56,24 @@ class Incremental:
         has no rule or the plan does not reproduce ``output`` (the model's own forward)."""
         plan = Plan.trace(model)
         clean: dict[fx.Node, Any] = {}
-        for node in plan.graph.nodes:
-            if node.op == "placeholder":
-                clean[node] = x
-            elif node.op == "output":
-                clean[node] = fx.node.map_arg(node.args[0], lambda n: clean[n])
-            else:
-                clean[node] = _call(plan, model, node, clean)
-            if plan.rule[node] in PATCHED:
+        try:
+            for node in plan.graph.nodes:
+                if node.op == "placeholder":
+                    clean[node] = x
+                elif node.op == "output":
+                    clean[node] = fx.node.map_arg(node.args[0], lambda n: clean[n])
+                else:
+                    clean[node] = _call(plan, model, node, clean)
                 value = clean[node]
-                if not isinstance(value, torch.Tensor) or value.dim() != 4:
+                if plan.rule[node] in PATCHED and getattr(value, "ndim", 0) != 4:
                     raise Untraceable(f"node {node.name} is not a (N, C, H, W) map")
+        except Untraceable:
+            raise
+        except Exception as error:  # the plan's own run failed: full forwards
+            raise Untraceable(f"the traced graph failed ({type(error).__name__})") from None
         mine, _ = tree_flatten(clean[_output(plan)])
         theirs, _ = tree_flatten(output)
-        if len(mine) != len(theirs) or not all(
-            isinstance(a, torch.Tensor)
-            and a.shape == b.shape
-            and torch.allclose(a, b, rtol=1e-4, atol=1e-5 * float(b.abs().max().clamp(min=1)))
-            for a, b in zip(mine, theirs, strict=False)
-        ):
+        if len(mine) != len(theirs) or not all(map(_same, mine, theirs)):
             raise Untraceable("the traced graph does not reproduce the model's output")
         return cls(plan, model, clean, tau)
 
@@ -183,6 +182,18 @@ class Incremental:
             return value
         one = value.values.new_zeros(())
         return one.expand(samples.shape[0], *value.shape)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether the plan's output leaf ``a`` matches the model's ``b`` (floats up to 1e-4)."""
+    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
+        return a is b or a == b
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if not b.is_floating_point():
+        return torch.equal(a, b)
+    scale = float(b.detach().abs().max().clamp(min=1)) if b.numel() else 1.0
+    return torch.allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
 
 
 def _output(plan: Plan) -> fx.Node:
