@@ -67,6 +67,10 @@ class Incremental:
                 value = clean[node]
                 if plan.rule[node] in PATCHED and getattr(value, "ndim", 0) != 4:
                     raise Untraceable(f"node {node.name} is not a (N, C, H, W) map")
+                if plan.rule[node] == "pair":
+                    shapes = {clean[a].shape for a in node.all_input_nodes}
+                    if len(shapes) != 1:
+                        raise Untraceable(f"{node.name} combines maps of different shapes")
         except Untraceable:
             raise
         except Exception as error:  # the plan's own run failed: full forwards
@@ -150,8 +154,6 @@ class Incremental:
     def _pair(self, node: fx.Node, env: dict, samples: torch.Tensor) -> Patch:
         a_node, b_node = (x for x in node.args if isinstance(x, fx.Node))
         a, b = env[a_node], env[b_node]
-        if a.shape != b.shape:
-            return Patch(*self._dense_pair(node, env, samples))  # pragma: no cover
         size = a.shape[1:]
         rows = union(a.y0, a.size[0], b.y0, b.size[0], size[0])
         cols = union(a.x0, a.size[1], b.x0, b.size[1], size[1])
@@ -160,9 +162,6 @@ class Incremental:
         swap = {a_node: ga, b_node: gb}
         values = _call(self.plan, self.model, node, env, swap=swap)
         return Patch(values, rows.start, cols.start, a.shape)
-
-    def _dense_pair(self, node, env, samples):  # pragma: no cover - shapes always match here
-        raise Untraceable(f"{node.name} adds maps of different shapes")
 
     def _dense(self, node: fx.Node, env: dict, samples: torch.Tensor) -> Any:
         """A node's value for the K copies as a whole tensor (a patch pasted on its clean map)."""
