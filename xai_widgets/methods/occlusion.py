@@ -113,7 +113,8 @@ class OcclusionGrid:
         traced (:mod:`.incremental`), else in full; "full" always in full. The engine used
         (and why not the incremental one) is noted in the Explanation's params. Chunks hold
         ``chunk`` jobs (window x sample; default: what fits memory, 64 for the incremental
-        engine), the first one ``first`` (the stream's coarse map: at most twice a chunk)."""
+        engine), the first one ``first`` (the stream's coarse map; incrementally at most two
+        chunks, in full at most one)."""
         n = x.shape[0]
         nr, nc = self.shape
         with torch.no_grad():
@@ -130,7 +131,8 @@ class OcclusionGrid:
             smp = torch.arange(n, device=x.device).repeat(nr * nc)
             fill = torch.tensor(baseline, device=x.device, dtype=x.dtype)
             top, left = self.starts
-            for part in _parts(win.numel(), per, min(first or per, 2 * per)):
+            most = 2 * per if run is not None else per  # full forwards: the memory budget
+            for part in _parts(win.numel(), per, min(first or per, most)):
                 w, s = win[part], smp[part]
                 if run is not None:
                     output = run.forward(top[w // nc], left[w % nc], s, self.patch, baseline)
