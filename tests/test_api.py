@@ -21,7 +21,7 @@ ISSUE_METHODS = {
     "grad_cam_pp": {"layer": ""},
     "score_cam": {"layer": "", "batch_size": 32},
     "guided_grad_cam": {"layer": ""},
-    "occlusion": {"patch": 16, "stride": 8, "baseline": 0.0},
+    "occlusion": {"patch": 16, "stride": 8, "baseline": 0.0, "approximate": False},
     "lrp": {"composite": "epsilon_plus_flat", "epsilon": 1e-6},
     "sg_lrp": {"composite": "epsilon_plus_flat", "epsilon": 1e-6},
     "area_occlusion": {"segments": "slic", "n_segments": 50, "baseline": 0.0},

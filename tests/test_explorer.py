@@ -78,7 +78,7 @@ def test_params_follow_the_controls_both_ways(explorer) -> None:
     sel, tab = explorer.selection, explorer.explain_tab
     sel.method = "occlusion"
     sel.params = {"patch": 8}  # merged with the current values, then checked
-    assert sel.params == {"patch": 8, "stride": 8, "baseline": 0.0}
+    assert sel.params == {"patch": 8, "stride": 8, "baseline": 0.0, "approximate": False}
     assert tab.controls.controls["occlusion"]["patch"].value == 8
     tab.controls.controls["occlusion"]["stride"].value = 4  # as a slider drag does
     assert sel.params["stride"] == 4
@@ -86,6 +86,8 @@ def test_params_follow_the_controls_both_ways(explorer) -> None:
         "patch": 8,
         "stride": 4,
         "baseline": 0.0,
+        "approximate": False,
+        "engine": "incremental",  # as used: the engine that computed it
     }
     with pytest.raises(TraitError, match="parameter 'patch' must be <= 4096"):
         sel.params = {"patch": 10**6}
@@ -117,7 +119,12 @@ def test_param_controls_come_from_method_params(explorer) -> None:
     sel, tab = explorer.selection, explorer.explain_tab
     sel.method = "occlusion"
     names = {c._dom_classes[0] for c in tab.visible_controls()}
-    assert names == {"xw-param-patch", "xw-param-stride", "xw-param-baseline"}
+    assert names == {
+        "xw-param-patch",
+        "xw-param-stride",
+        "xw-param-baseline",
+        "xw-param-approximate",
+    }
     patch = tab.controls.controls["occlusion"]["patch"]
     assert patch.max == 32 and patch.value == 16  # capped at the image side
     sel.method = "score_cam"

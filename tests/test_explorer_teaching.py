@@ -30,7 +30,8 @@ def test_the_stride_never_exceeds_the_patch(explorer) -> None:
     sel.params = {"patch": 4}  # a smaller patch pulls the stride down with it
     assert sel.params["stride"] == 4 and stride.max == 4 and stride.value == 4
     tab.controls.controls["occlusion"]["patch"].value = 12  # as a drag does
-    assert stride.max == 12 and sel.params == {"patch": 12, "stride": 4, "baseline": 0.0}
+    assert stride.max == 12
+    assert sel.params == {"patch": 12, "stride": 4, "baseline": 0.0, "approximate": False}
     assert explorer.wait() and explorer.explanation.params["stride"] <= 12
     with pytest.raises(ValueError, match=r"'stride' must be <= patch \(4\)"):
         xw.explain(sel.model, make_input(n=1), "occlusion", patch=4, stride=8)

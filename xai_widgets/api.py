@@ -146,15 +146,16 @@ def _result(
     bfloat16 model computes in its own dtype; the caller gets what it passed in)."""
     dtype = given.dtype if isinstance(given, torch.Tensor) else x.dtype
     scores = spec.clean_scores
+    used = notes.get("params", {})
     return Explanation(
         attribution=attribution.to(dtype),
         heatmap=heatmap.to(dtype),
         method=instance.name,
-        params=instance.params(),
+        params={**instance.params(), **used},
         target=spec.spec(),
         scores=None if scores is None else scores.to(dtype),
         inputs=x.to(dtype),
         signed=instance.signed,
         fraction=float(fraction),
-        notes=dict(notes),
+        notes={k: v for k, v in notes.items() if k != "params"},
     )

@@ -7,6 +7,8 @@ Example::
     with collecting() as notes:
         note("relu_rule", "guided")
     notes  # {"relu_rule": "guided"}
+
+:func:`note_param` records a parameter as used instead (merged into ``Explanation.params``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["collecting", "note"]
+__all__ = ["collecting", "note", "note_param"]
 
 _NOTES: ContextVar[dict[str, Any] | None] = ContextVar("xai_widgets_notes", default=None)
 
@@ -26,6 +28,14 @@ def note(key: str, value: Any) -> None:
     notes = _NOTES.get()
     if notes is not None:
         notes[key] = value
+
+
+def note_param(key: str, value: Any) -> None:
+    """Record a parameter as the method used it (``Explanation.params[key]``), e.g. which
+    engine computed the result; kept under ``notes["params"]`` until the result is built."""
+    notes = _NOTES.get()
+    if notes is not None:
+        notes.setdefault("params", {})[key] = value
 
 
 @contextmanager

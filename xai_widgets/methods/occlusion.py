@@ -11,6 +11,13 @@ The occluded copies are built with tensor ops (one ``torch.where`` per chunk) an
 memory-sized chunks; with the row masks R (nr, H) and column masks C (nc, W) of the windows and
 the drops D (nr, nc), the map is R^T D C / (R^T 1 C): two small matrix products.
 
+Where ``torch.fx`` can trace the model and knows every layer, the copies are forwarded
+incrementally (:mod:`.incremental`, after Krypton, Nakandala et al. 2019): each layer
+recomputes only the rectangle a window changes and reads the clean activations elsewhere; the
+drops equal the full forwards' up to float rounding. Otherwise (a data-dependent branch, an
+unknown layer, forward hooks) full forwards run; ``Explanation.params`` says which
+(``engine``, and ``engine_reason`` for a fallback).
+
 Example::
 
     grid = OcclusionGrid.build(64, 64, patch=16, stride=8)
@@ -29,6 +36,7 @@ from torch import nn
 
 from ..targets import Target
 from .batching import chunk_size, chunks
+from .incremental import start_engine
 from .registry import Method, Progress, param, register
 
 __all__ = ["COARSE_STEP", "Occlusion", "OcclusionGrid", "window_starts"]
@@ -78,6 +86,15 @@ class OcclusionGrid:
         rest[coarse] = False
         return torch.cat([coarse, torch.nonzero(rest)[:, 0]]), (rows, cols)
 
+    @property
+    def starts(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """First row (nr,) and first column (nc,) of each window."""
+        return self.rows.int().argmax(1), self.cols.int().argmax(1)
+
+    @property
+    def patch(self) -> tuple[int, int]:
+        return int(self.rows[0].sum()), int(self.cols[0].sum())
+
     def iter_drops(
         self,
         model: nn.Module,
@@ -86,29 +103,43 @@ class OcclusionGrid:
         baseline: float,
         order: torch.Tensor | None = None,
         chunk: int | None = None,
+        engine: str = "auto",
+        first: int | None = None,
+        approximate: bool = False,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield (drops (N, nr, nc), done mask (nr, nc)) after each chunk of windows, in
-        ``order`` (window indices, default row-major). Binds ``target`` on the clean input."""
+        ``order`` (window indices, default row-major). Binds ``target`` on the clean input.
+        ``engine`` "auto" forwards the occluded copies incrementally where the model can be
+        traced (:mod:`.incremental`), else in full; "full" always in full. The engine used
+        (and why not the incremental one) is noted in the Explanation's params. Chunks hold
+        ``chunk`` jobs (window x sample; default: what fits memory, 64 for the incremental
+        engine), the first one ``first`` (the stream's coarse map; incrementally at most two
+        chunks, in full at most one)."""
         n = x.shape[0]
         nr, nc = self.shape
         with torch.no_grad():
             out = model(x)
             clean = target.score(out) if target.bound else target.bind(out)
             clean = clean.detach()
+            run = start_engine(model, x, out, engine, approximate)
             order = torch.arange(nr * nc) if order is None else order.cpu()
             drops = torch.zeros(n, nr * nc, device=x.device, dtype=x.dtype)
             done = torch.zeros(nr * nc, dtype=torch.bool, device=x.device)
-            per = chunk or max(1, chunk_size(x[0]))
+            per = chunk or (64 if run is not None else max(1, chunk_size(x[0])))
             # flat jobs: every (window in order) x (sample)
             win = order.repeat_interleave(n).to(x.device)
             smp = torch.arange(n, device=x.device).repeat(nr * nc)
             fill = torch.tensor(baseline, device=x.device, dtype=x.dtype)
-            for part in chunks(win.numel(), per):
+            top, left = self.starts
+            most = 2 * per if run is not None else per  # full forwards: the memory budget
+            for part in _parts(win.numel(), per, min(first or per, most)):
                 w, s = win[part], smp[part]
-                mask = self.rows[w // nc][:, :, None] & self.cols[w % nc][:, None, :]
-                occluded = torch.where(mask[:, None], fill, x[s])
-                scores = target.score(model(occluded), s)
-                drops[s, w] = clean[s] - scores
+                if run is not None:
+                    output = run.forward(top[w // nc], left[w % nc], s, self.patch, baseline)
+                else:
+                    mask = self.rows[w // nc][:, :, None] & self.cols[w % nc][:, None, :]
+                    output = model(torch.where(mask[:, None], fill, x[s]))
+                drops[s, w] = clean[s] - target.score(output, s)
                 done[w] = True
                 yield drops.view(n, nr, nc), done.view(nr, nc)
 
@@ -121,6 +152,13 @@ class OcclusionGrid:
         total = torch.einsum("rh,nrc,cw->nhw", r, drops * weight, c)
         count = torch.einsum("rh,rc,cw->hw", r, weight, c)
         return total / count.clamp(min=1)
+
+
+def _parts(total: int, per: int, first: int) -> Iterator[slice]:
+    """Slices of ``range(total)``: ``first`` items, then ``per`` at a time."""
+    yield slice(0, min(first, total))
+    for part in chunks(max(0, total - first), per):
+        yield slice(part.start + first, part.stop + first)
 
 
 @register(
@@ -139,6 +177,9 @@ class Occlusion(Method):
     window set to ``baseline`` in all channels. Attribution (N, C, H, W) repeats the map over
     channels; the heatmap is the map.
 
+    ``approximate=True`` caps each layer's recomputed rectangle (Krypton's projective-field
+    threshold, :data:`~.incremental.TAU`): faster, close to the exact map, not equal.
+
     Example: ``explain(model, x, "occlusion", patch=8, stride=4)``.
     """
 
@@ -150,6 +191,11 @@ class Occlusion(Method):
         help="The step between windows in pixels; at most the patch, so every pixel is covered.",
     )  # fmt: skip
     baseline: float = param(0.0, min=-1e6, max=1e6, step=0.1, help="value of occluded pixels")
+    approximate: bool = param(
+        False,
+        help="Faster, approximate map: each layer recomputes at most 60% of its rows and "
+        "columns around the window (Krypton's projective-field threshold).",
+    )
 
     reduce = "mean"
 
@@ -171,7 +217,8 @@ class Occlusion(Method):
         grid = OcclusionGrid.build(x.shape[2], x.shape[3], self.patch, self.stride, x.device)
         total = grid.shape[0] * grid.shape[1]
         drops = None
-        for partial, done in grid.iter_drops(model, x, target, self.baseline):
+        parts = grid.iter_drops(model, x, target, self.baseline, approximate=self.approximate)
+        for partial, done in parts:
             drops = partial
             if progress is not None:
                 progress(int(done.sum()) / total)
@@ -188,8 +235,16 @@ class Occlusion(Method):
         nr, nc = grid.shape
         order, (rows, cols) = grid.coarse_first(COARSE_STEP)
         n_coarse, total = len(rows) * len(cols), nr * nc
-        chunk = max(1, min(n_coarse, 64))
-        for drops, done in grid.iter_drops(model, x, target, self.baseline, order, chunk):
+        parts = grid.iter_drops(
+            model,
+            x,
+            target,
+            self.baseline,
+            order,
+            approximate=self.approximate,
+            first=n_coarse * x.shape[0],
+        )
+        for drops, done in parts:
             count = int(done.sum())
             if progress is not None:
                 progress(count / total)

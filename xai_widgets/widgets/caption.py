@@ -26,7 +26,12 @@ def status_line(e: Explanation, class_name: str, elapsed_ms: float) -> str:
     parts = [f"<b data-method='{e.method}'>{label}</b>", f"class <i>{html.escape(class_name)}</i>"]
     if e.params.get("layer"):
         parts.append(f"layer <code>{html.escape(str(e.params['layer']))}</code>")
-    values = [f"{k} {v:g}" for k, v in e.params.items() if isinstance(v, (int, float))]
+    values = [
+        f"{k} {v:g}"
+        for k, v in e.params.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
+    values += [k for k, v in e.params.items() if v is True]
     values += [f"{k} {v}" for k, v in e.params.items() if isinstance(v, str) and k != "layer"]
     if values:
         parts.append(html.escape(", ".join(values)))

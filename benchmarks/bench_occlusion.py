@@ -1,0 +1,136 @@
+"""Incremental occlusion (issue 15): ours exact and approximate vs Captum's ``Occlusion`` in
+one run, the arithmetic ceiling, and the Explorer's figures.
+
+ResNet-18 (random weights) at ``--size`` px (224), patch 16, stride 8, CPU, one image:
+
+* Captum ``Occlusion`` with ``perturbations_per_eval`` 1 (its default) and 64;
+* ours with full forwards (``engine="full"``: the batched forwards used before, 64 copies a
+  pass), ours exact (incremental) and ours ``approximate=True``;
+* the ceiling: convolution multiply-adds of one full forward per window over those that each
+  window really changes (:mod:`xai_widgets.methods.incremental.cost`), our own work ratio (the
+  batch shares one rectangle size, so it computes a bit more than the changed places) and the
+  measured speed-up over full forwards as a share of the ceiling;
+* the Explorer's path (``explain_stream``): seconds to the coarse first map and to the full map.
+
+Each is run ``--repeat`` times (default 1: a full-size run takes a few minutes), alternating.
+
+    python benchmarks/bench_occlusion.py [--size 224] [--repeat 1] [--skip-captum-1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from captum.attr import Occlusion
+from torchvision.models import resnet18
+
+import xai_widgets as xw
+from xai_widgets.methods.incremental import Incremental
+from xai_widgets.methods.incremental.cost import conv_work
+from xai_widgets.methods.occlusion import OcclusionGrid
+from xai_widgets.targets import Target
+
+PATCH, STRIDE = 16, 8
+
+
+def seconds(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def stream_times(model, x, target) -> tuple[float, float]:
+    """Seconds to the first (coarse) map and to the exact one through ``explain_stream``."""
+    start, first = time.perf_counter(), None
+    for e in xw.explain_stream(model, x, "occlusion", target=target, patch=PATCH, stride=STRIDE):
+        first = first or time.perf_counter() - start
+        assert e.params["engine"] == "incremental"
+    return float(first), time.perf_counter() - start
+
+
+def our_work(model, x, size: int) -> int:
+    """Convolution multiply-adds our exact engine computes for the whole grid."""
+    grid = OcclusionGrid.build(size, size, PATCH, STRIDE)
+    top, left = grid.starts
+    nc = grid.shape[1]
+    with torch.no_grad():
+        run = Incremental.start(model, x, model(x))
+        windows = torch.arange(grid.shape[0] * nc)
+        for part in windows.split(64):
+            zeros = torch.zeros(len(part), dtype=torch.long)
+            run.forward(top[part // nc], left[part % nc], zeros, grid.patch, 0.0)
+    return run.macs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--skip-captum-1", action="store_true", help="skip the slowest peer")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    model = resnet18(weights=None).eval()
+    x = torch.randn(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        target = int(model(x).argmax(1))
+    occlusion = Occlusion(model)
+
+    def captum(ppe: int) -> Callable[[], object]:
+        return lambda: occlusion.attribute(
+            x, sliding_window_shapes=(3, PATCH, PATCH), strides=(3, STRIDE, STRIDE),
+            baselines=0.0, target=target, perturbations_per_eval=ppe,
+        )  # fmt: skip
+
+    def ours(**kw) -> Callable[[], object]:
+        return lambda: xw.explain(
+            model, x, "occlusion", target=target, patch=PATCH, stride=STRIDE, **kw
+        )
+
+    def full() -> None:
+        grid = OcclusionGrid.build(args.size, args.size, PATCH, STRIDE)
+        with torch.no_grad():
+            for _ in grid.iter_drops(model, x, Target.from_spec(target, 1), 0.0, engine="full"):
+                pass
+
+    runs = {"captum ppe=64": captum(64), "ours full forwards": full, "ours exact": ours(),
+            "ours approximate": ours(approximate=True)}  # fmt: skip
+    if not args.skip_captum_1:
+        runs = {"captum ppe=1": captum(1), **runs}
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    first, last = [], []
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, resnet18 "
+          f"{args.size} px, patch {PATCH}, stride {STRIDE}, CPU")  # fmt: skip
+    for _ in range(args.repeat):
+        for name, fn in runs.items():
+            times[name].append(seconds(fn))
+            print(f"  {name:22} {times[name][-1]:8.2f} s", flush=True)
+        a, b = stream_times(model, x, target)
+        first.append(a)
+        last.append(b)
+    t = {name: statistics.median(v) for name, v in times.items()}
+    print(f"\n{'what':22} {'seconds':>8}  speed-up vs captum ppe=1 / ppe=64 / full forwards")
+    for name, sec in t.items():
+        vs1 = f"{t['captum ppe=1'] / sec:6.2f}x" if "captum ppe=1" in t else "     -"
+        print(f"{name:22} {sec:8.2f}  {vs1} / {t['captum ppe=64'] / sec:6.2f}x / "
+              f"{t['ours full forwards'] / sec:6.2f}x")  # fmt: skip
+    whole, changed = conv_work(
+        Incremental.start(model, x, model(x)), args.size, args.size, PATCH, STRIDE
+    )
+    mine = our_work(model, x, args.size)
+    ceiling, measured = whole / changed, t["ours full forwards"] / t["ours exact"]
+    print(f"\nconv work: full forwards {whole / 1e9:.1f} G multiply-adds, changed places "
+          f"{changed / 1e9:.1f} G, ours {mine / 1e9:.1f} G")  # fmt: skip
+    print(f"ceiling (full / changed) {ceiling:.2f}x; our work ratio {whole / mine:.2f}x; "
+          f"measured exact vs full forwards {measured:.2f}x = {measured / ceiling:.0%} "
+          "of the ceiling")  # fmt: skip
+    coarse, whole_map = statistics.median(first), statistics.median(last)
+    print(f"explain_stream (the Explorer's path): coarse first map {coarse:.2f} s, "
+          f"full map {whole_map:.2f} s")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
