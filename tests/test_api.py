@@ -214,7 +214,7 @@ def test_guided_backprop_differs_from_deconvnet_and_saliency() -> None:
     assert not torch.allclose(sal, gb) and not torch.allclose(gb, dc)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.gpu
 @pytest.mark.parametrize(
     "method", [m for m in xw.list_methods() if m not in xw.list_methods("attention")]
 )
