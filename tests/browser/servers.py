@@ -1,4 +1,5 @@
-"""JupyterLab and Voila servers for the browser tests, each in its own process session.
+"""JupyterLab (which also serves Notebook 7 at ``/notebooks/PATH`` when the ``notebook``
+package is installed) and Voila servers for the browser tests, each in its own process session.
 
 Both are started with the interpreter that runs the tests (``sys.executable -m jupyterlab``,
 ``-m voila``) and a throw-away Jupyter environment (config, data, runtime, settings, workspaces)
@@ -40,8 +41,11 @@ LAB_CONFIG = """\
 c.LabApp.news_url = None
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
 c.LabApp.extension_manager = "readonly"
+c.JupyterNotebookApp.expose_app_in_browser = True
 """
 NOTIFICATION_SETTINGS = '{"fetchNews": "false", "checkForUpdates": false}\n'
+# Every cell attached to the page, also out of view: a test reads every output's canvases.
+NOTEBOOK_SETTINGS = '{"windowingMode": "none"}\n'
 
 
 def jupyter_env(base: Path) -> dict[str, str]:
@@ -62,6 +66,9 @@ def jupyter_env(base: Path) -> dict[str, str]:
     notes = dirs["JUPYTERLAB_SETTINGS_DIR"] / "@jupyterlab" / "apputils-extension"
     notes.mkdir(parents=True, exist_ok=True)
     (notes / "notification.jupyterlab-settings").write_text(NOTIFICATION_SETTINGS)
+    tracker = dirs["JUPYTERLAB_SETTINGS_DIR"] / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True, exist_ok=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(NOTEBOOK_SETTINGS)
     spec_dir = dirs["JUPYTER_DATA_DIR"] / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec = {
