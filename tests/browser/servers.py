@@ -41,7 +41,6 @@ LAB_CONFIG = """\
 c.LabApp.news_url = None
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
 c.LabApp.extension_manager = "readonly"
-c.JupyterNotebookApp.expose_app_in_browser = True
 """
 NOTIFICATION_SETTINGS = '{"fetchNews": "false", "checkForUpdates": false}\n'
 # Every cell attached to the page, also out of view: a test reads every output's canvases.
@@ -135,24 +134,29 @@ class JupyterLabServer(ServerProcess):
                 self.api(f"sessions/{session['id']}", method="DELETE")
 
 
-def start_jupyterlab(base: Path, timeout: float = STARTUP_TIMEOUT_S) -> JupyterLabServer:
+def start_jupyterlab(
+    base: Path, timeout: float = STARTUP_TIMEOUT_S, app: str = "jupyterlab"
+) -> JupyterLabServer:
     """Start JupyterLab on 127.0.0.1 with a token, root ``base/root``, everything else in ``base``.
 
-    Healthy when ``/api/status?token=`` answers 200. The log is ``base/jupyterlab.log``.
+    Healthy when ``/api/status?token=`` answers 200. The log is ``base/<app>.log``. With
+    ``app="notebook"`` the same server runs as Notebook 7 (``jupyter notebook``: its own page
+    and plugins, notebooks at ``/notebooks/PATH``).
     """
     base.mkdir(parents=True, exist_ok=True)
     root = base / "root"
     root.mkdir(exist_ok=True)
     env = jupyter_env(base / "jupyter")
     token = secrets.token_hex(16)
-    log_path = base / "jupyterlab.log"
+    log_path = base / f"{app}.log"
 
     def make(port: int) -> JupyterLabServer:
         cmd = [
-            sys.executable, "-m", "jupyterlab", "--no-browser",
+            sys.executable, "-m", app, "--no-browser",
             f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
             "--LabApp.expose_app_in_browser=True",
+            "--JupyterNotebookApp.expose_app_in_browser=True",
         ]  # fmt: skip
         if os.geteuid() == 0:
             cmd.append("--allow-root")
@@ -197,6 +201,9 @@ def start_voila(notebook: Path, base: Path, timeout: float = STARTUP_TIMEOUT_S) 
             f"--port={port}", "--Voila.port_retries=0", "--Voila.ip=127.0.0.1",
             f"--Voila.root_dir={root}", f"--Voila.token={token}",
             "--VoilaConfiguration.show_tracebacks=True",
+            # Notebook 7's lab extension (the `notebook` package) breaks Voila's page
+            # (module federation RUNTIME-012 for @jupyterlab/docregistry); Voila needs none.
+            "--VoilaConfiguration.extension_denylist=@jupyter-notebook/lab-extension",
         ]  # fmt: skip
         proc = launch(cmd, env=env, cwd=root, log_path=log_path)
         return VoilaServer(proc, port, log_path, token=token)

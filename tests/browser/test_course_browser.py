@@ -1,19 +1,21 @@
 """The course in a real browser: every notebook of ``notebooks/`` opened in JupyterLab 4 and in
-Notebook 7 (the ``notebook`` package, served by the same server at ``/notebooks/PATH``), run
-all, no error output, no console error, every widget drawn (each visible ipycanvas canvas, or
-each MultiCanvas as a whole, has opaque pixels); in JupyterLab a reload redraws them; the
-widget-heavy notebooks also as Voila apps, where a reload (a new kernel) draws them again.
+Notebook 7 (the ``notebook`` package: ``jupyter notebook``, notebooks at ``/notebooks/PATH``),
+run all, no error output, no console error, every widget drawn (each visible ipycanvas canvas,
+or each MultiCanvas as a whole, has opaque pixels, and every widget output holds a rendered
+view); in JupyterLab a reload redraws them; the widget-heavy notebooks also as Voila apps,
+where a reload (a new kernel) draws them again.
 
-Cheap by construction: one JupyterLab server for both front ends (the session fixture), one
-Chromium, one page per test, and nothing waits a fixed time: each step waits for an end state
-(kernel idle and every cell counted, Voila's loading element gone, pixels present). A failure
-leaves a screenshot in test-artifacts/browser/course-*.png.
+Cheap by construction: one JupyterLab server (the session fixture), one Notebook 7 server for
+the module, one Chromium, one page per test, and nothing waits a fixed time: each step waits
+for an end state (kernel idle and every cell counted, Voila's loading element gone, pixels
+present). A failure leaves a screenshot in test-artifacts/browser/course-*.png.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,12 +23,15 @@ from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from .harness import (
+    ARTIFACTS,
     KERNEL_TIMEOUT_MS,
     PAGE_TIMEOUT_MS,
+    ConsoleLog,
     JupyterLabServer,
     LabNotebook,
     VoilaServer,
     screenshot,
+    start_jupyterlab,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -62,22 +67,29 @@ _WIDGETS = """(scope) => {
                        (owner ? owner.className : key.tagName));
         }
     }
+    const views = [...root.querySelectorAll('.jupyter-widgets')].filter(
+        el => !el.parentElement.closest('.jupyter-widgets'));  // top-level widget views
+    const embedded = [...document.querySelectorAll(
+        'script[type="application/vnd.voila.cell-output+json"]')].filter(
+        el => el.textContent.includes('widget-view+json')).length;  // Voila: the views to come
     const text = root.innerText || '';
     const broken = ['Error displaying widget', 'Error rendering output'].filter(
         t => text.includes(t));
-    return {units: units.size, blank, broken,
-            widgets: root.querySelectorAll('.jupyter-widgets').length};
+    const pending = Math.max(0, embedded - views.length);
+    return {units: units.size, blank, broken, pending, views: views.length};
 }"""
 
 
-def wait_widgets_drawn(page: Page, scope: str, timeout_ms: int = DRAWN_MS) -> dict:
-    """Wait until every visible canvas unit in ``scope`` has opaque pixels; fail on a widget
-    that could not render. Returns the final state (``units``, ``widgets``)."""
+def wait_widgets_drawn(page: Page, scope: str, views: int = 0, timeout_ms: int = DRAWN_MS) -> dict:
+    """Wait until at least ``views`` widget views are there, each rendered, and every visible
+    canvas unit in ``scope`` has opaque pixels; fail on a widget that could not render.
+    Returns the final state (``units``: canvas units, ``views``: widget outputs)."""
     try:
         page.wait_for_function(
-            f"(scope) => {{ const s = ({_WIDGETS})(scope); "
-            "return s.broken.length > 0 || s.blank.length === 0; }",
-            arg=scope,
+            f"([scope, views]) => {{ const s = ({_WIDGETS})(scope); "
+            "return s.broken.length > 0 || "
+            "(s.blank.length === 0 && s.pending === 0 && s.views >= views); }",
+            arg=[scope, views],
             polling=250,
             timeout=timeout_ms,
         )
@@ -85,6 +97,8 @@ def wait_widgets_drawn(page: Page, scope: str, timeout_ms: int = DRAWN_MS) -> di
         pass  # reported below with what stayed blank
     state = page.evaluate(_WIDGETS, scope)
     assert not state["broken"], f"a widget did not render: {state['broken']}"
+    assert state["views"] >= views, f"{state['views']} widget views shown, expected {views}+"
+    assert not state["pending"], f"{state['pending']} widget view(s) not drawn in {timeout_ms} ms"
     assert not state["blank"], f"canvases still blank after {timeout_ms} ms: {state['blank']}"
     return state
 
@@ -117,16 +131,35 @@ def test_course_notebook_in_jupyterlab(
     if state["units"]:
         nb.save()
         nb.reload()  # a new client: every canvas must come back from the kernel's state
-        again = wait_widgets_drawn(browser_page, ".jp-NotebookPanel")
+        again = wait_widgets_drawn(browser_page, ".jp-NotebookPanel", views=state["views"])
         assert again["units"] >= state["units"], (state, again)
+
+
+@pytest.fixture(scope="module")
+def notebook7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLabServer]:
+    """One ``jupyter notebook`` (Notebook 7) server for the module's tests."""
+    pytest.importorskip("notebook", minversion="7", reason="Notebook 7 is the test extra's")
+    base = tmp_path_factory.mktemp("notebook7")
+    server = start_jupyterlab(base, app="notebook")
+    # The Lab settings written for the tests (notifications, windowing): with them Notebook 7's
+    # settings registry threw "Cannot read properties of undefined (reading 'schema')".
+    for stale in (base / "jupyter" / "settings").glob("@jupyterlab/*/*.jupyterlab-settings"):
+        stale.unlink()
+    try:
+        yield server
+    finally:
+        server.stop()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        if server.log_path.exists():
+            shutil.copyfile(server.log_path, ARTIFACTS / "notebook7.log")
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=_IDS)
 def test_course_notebook_in_notebook7(
-    notebook: Path, jupyter_lab: JupyterLabServer, browser_page: Page
+    notebook: Path, notebook7: JupyterLabServer, browser_page: Page
 ) -> None:
-    path = jupyter_lab.add_notebook(notebook, f"nb7/{notebook.name}")
-    nb = Notebook7(browser_page, jupyter_lab, path)
+    path = notebook7.add_notebook(notebook)
+    nb = Notebook7(browser_page, notebook7, path)
     try:
         nb.open()
         assert browser_page.locator("#main-panel, .jp-NotebookPanel").first.is_visible()
@@ -134,7 +167,7 @@ def test_course_notebook_in_notebook7(
         state = _run(nb, f"course-nb7-{notebook.stem}")
         print(f"\n[browser] {notebook.name} in Notebook 7: {state}")
     finally:
-        jupyter_lab.shutdown_sessions(path)
+        notebook7.shutdown_sessions(path)
 
 
 _VOILA_DONE = """() => !document.getElementById('loading')
@@ -142,7 +175,18 @@ _VOILA_DONE = """() => !document.getElementById('loading')
 _ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|^\w+Error\b", re.M)
 
 
-def _voila_loaded(page: Page, url: str) -> dict:
+# Leaving a Voila page (the reload) makes it ask its server to shut the kernel down without the
+# token: 403, logged as a console error. The kernel is culled by the server; only that URL.
+VOILA_SHUTDOWN_403 = (
+    r"Failed to load resource: the server responded with a status of 403 \(Forbidden\)",
+    r"http://127\.0\.0\.1:\d+/voila/api/shutdown/[0-9a-f-]+",
+)
+
+
+def _voila_loaded(page: Page, url: str, views: int = 1) -> dict:
+    """Load the app, wait for Voila to finish, fail on a traceback, wait until at least
+    ``views`` widget views are drawn (Voila removes its embedded outputs once shown, so the
+    count to wait for is given)."""
     page.goto(url, timeout=PAGE_TIMEOUT_MS)
     page.wait_for_function(_VOILA_DONE, timeout=NOTEBOOK_RUN_MS, polling=500)
     errors = [
@@ -151,16 +195,21 @@ def _voila_loaded(page: Page, url: str) -> dict:
         if _ERROR_TEXT.search(t)
     ]
     assert not errors, f"the notebook raised in Voila:\n{errors[0]}"
-    return wait_widgets_drawn(page, "#rendered_cells")
+    return wait_widgets_drawn(page, "#rendered_cells", views=views)
 
 
 @pytest.mark.parametrize("notebook", VOILA, ids=[nb.stem for nb in VOILA])
 def test_course_notebook_in_voila(
-    notebook: Path, voila_server: Callable[[Path], VoilaServer], browser_page: Page
+    notebook: Path,
+    voila_server: Callable[[Path], VoilaServer],
+    browser_page: Page,
+    console_log: ConsoleLog,
 ) -> None:
     server = voila_server(notebook)
+    console_log.ignore(*VOILA_SHUTDOWN_403)
     state = _voila_loaded(browser_page, server.app_url)
     screenshot(browser_page, f"course-voila-{notebook.stem}")
     print(f"\n[browser] {notebook.name} in Voila: {state}")
-    again = _voila_loaded(browser_page, server.app_url)  # a reload: a new kernel runs it again
+    # A reload: a new kernel runs it again, and the same widgets are drawn.
+    again = _voila_loaded(browser_page, server.app_url, views=state["views"])
     assert again["units"] == state["units"], (state, again)
