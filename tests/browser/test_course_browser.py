@@ -154,10 +154,17 @@ def notebook7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLabSe
             shutil.copyfile(server.log_path, ARTIFACTS / "notebook7.log")
 
 
+# Notebook 7.6.5 throws this once while loading its page, before any kernel connects, with any
+# notebook (seen with the settings above removed too; its cause is not found yet, possibly an
+# installed lab extension's settings): only this exact text is tolerated, on Notebook 7 only.
+NB7_SETTINGS_ERROR = r"TypeError: Cannot read properties of undefined \(reading 'schema'\)"
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=_IDS)
 def test_course_notebook_in_notebook7(
-    notebook: Path, notebook7: JupyterLabServer, browser_page: Page
+    notebook: Path, notebook7: JupyterLabServer, browser_page: Page, console_log: ConsoleLog
 ) -> None:
+    console_log.ignore(NB7_SETTINGS_ERROR)
     path = notebook7.add_notebook(notebook)
     nb = Notebook7(browser_page, notebook7, path)
     try:
