@@ -1,4 +1,5 @@
-"""JupyterLab and Voila servers for the browser tests, each in its own process session.
+"""JupyterLab (which also serves Notebook 7 at ``/notebooks/PATH`` when the ``notebook``
+package is installed) and Voila servers for the browser tests, each in its own process session.
 
 Both are started with the interpreter that runs the tests (``sys.executable -m jupyterlab``,
 ``-m voila``) and a throw-away Jupyter environment (config, data, runtime, settings, workspaces)
@@ -44,6 +45,8 @@ c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
 c.LabApp.extension_manager = "readonly"
 """
 NOTIFICATION_SETTINGS = '{"fetchNews": "false", "checkForUpdates": false}\n'
+# Every cell attached to the page, also out of view: a test reads every output's canvases.
+NOTEBOOK_SETTINGS = '{"windowingMode": "none"}\n'
 
 
 def jupyter_env(base: Path) -> dict[str, str]:
@@ -64,6 +67,9 @@ def jupyter_env(base: Path) -> dict[str, str]:
     notes = dirs["JUPYTERLAB_SETTINGS_DIR"] / "@jupyterlab" / "apputils-extension"
     notes.mkdir(parents=True, exist_ok=True)
     (notes / "notification.jupyterlab-settings").write_text(NOTIFICATION_SETTINGS)
+    tracker = dirs["JUPYTERLAB_SETTINGS_DIR"] / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True, exist_ok=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(NOTEBOOK_SETTINGS)
     spec_dir = dirs["JUPYTER_DATA_DIR"] / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec = {
@@ -134,24 +140,29 @@ class JupyterLabServer(ServerProcess):
                 self.api(f"sessions/{session['id']}", method="DELETE")
 
 
-def start_jupyterlab(base: Path, timeout: float = STARTUP_TIMEOUT_S) -> JupyterLabServer:
+def start_jupyterlab(
+    base: Path, timeout: float = STARTUP_TIMEOUT_S, app: str = "jupyterlab"
+) -> JupyterLabServer:
     """Start JupyterLab on 127.0.0.1 with a token, root ``base/root``, everything else in ``base``.
 
-    Healthy when ``/api/status?token=`` answers 200. The log is ``base/jupyterlab.log``.
+    Healthy when ``/api/status?token=`` answers 200. The log is ``base/<app>.log``. With
+    ``app="notebook"`` the same server runs as Notebook 7 (``jupyter notebook``: its own page
+    and plugins, notebooks at ``/notebooks/PATH``).
     """
     base.mkdir(parents=True, exist_ok=True)
     root = base / "root"
     root.mkdir(exist_ok=True)
     env = jupyter_env(base / "jupyter")
     token = secrets.token_hex(16)
-    log_path = base / "jupyterlab.log"
+    log_path = base / f"{app}.log"
 
     def make(port: int) -> JupyterLabServer:
         cmd = [
-            sys.executable, "-m", "jupyterlab", "--no-browser",
+            sys.executable, "-m", app, "--no-browser",
             f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
             "--LabApp.expose_app_in_browser=True",
+            "--JupyterNotebookApp.expose_app_in_browser=True",
         ]  # fmt: skip
         if os.geteuid() == 0:
             cmd.append("--allow-root")
