@@ -53,6 +53,7 @@ DRAW_LOCK = threading.RLock()
 _SWITCH: Canvas | None = None
 _PERSIST_DELAY = 0.4  # seconds of quiet before a view's state is stored for late clients
 _REPLAY_DELAY = 0.05  # client_ready messages this close together share one replay
+_REDRAW_DELAY = 0.5  # after a size change, the layers are drawn again this much later
 
 
 @contextmanager
@@ -155,6 +156,11 @@ class ReplayCanvas:
         and redraws it after the browser decoded the picture, so fewer replays, fewer blank
         frames on reload."""
         self._later("replay", _REPLAY_DELAY, self.replay_now)
+
+    def redraw_later(self) -> None:
+        """Draw every layer again in a moment. A size change clears the browser's canvas, and
+        on a page that is still creating its widgets it can land after the first draw."""
+        self._later("redraw", _REDRAW_DELAY, self.replay_now)
 
     def replay_now(self) -> None:
         with DRAW_LOCK:

@@ -33,9 +33,12 @@ class Gallery(ReplayCanvas):
         thumb: int = 56,
         per_row: int = 10,
     ) -> None:
-        super().__init__(Canvas(width=1, height=1), "xw-gallery")
-        self.canvas = self.widget
         self.thumb, self.gap, self.per_row = thumb, 4, per_row
+        # created at its final size: a size change clears the browser's canvas, and on a new
+        # page it can land after the first draw (then the gallery stays blank)
+        width, height = self._size(len(pictures))
+        super().__init__(Canvas(width=width, height=height), "xw-gallery")
+        self.canvas = self.widget
         self.pictures = list(pictures)
         self.selected = 0
         self.on_select = on_select
@@ -52,12 +55,20 @@ class Gallery(ReplayCanvas):
             img = Image.fromarray(pic.display)
             img.thumbnail((self.thumb, self.thumb), Image.BILINEAR)
             self._thumbs.append(encode(np.asarray(img.convert("RGB")), lossless=True))
-        cols = min(self.per_row, max(1, len(self.pictures)))
-        rows = math.ceil(len(self.pictures) / cols)
-        cell = self.thumb + self.gap
-        self.canvas.width, self.canvas.height = cols * cell + self.gap, rows * cell + self.gap
-        self.canvas.layout = fixed_layout(self.canvas.width, self.canvas.height)
+        width, height = self._size(len(self.pictures))
+        resized = (width, height) != (self.canvas.width, self.canvas.height)
+        if resized:
+            self.canvas.width, self.canvas.height = width, height
+        self.canvas.layout = fixed_layout(width, height)
         self.draw()
+        if resized:
+            self.redraw_later()
+
+    def _size(self, n: int) -> tuple[int, int]:
+        cols = min(self.per_row, max(1, n))
+        rows = math.ceil(max(1, n) / cols)
+        cell = self.thumb + self.gap
+        return cols * cell + self.gap, rows * cell + self.gap
 
     def _origin(self, i: int) -> tuple[int, int]:
         cell = self.thumb + self.gap

@@ -46,22 +46,27 @@ class Surface(ReplayCanvas):
     def on_click(self, callback: Callable[[float, float], None]) -> None:
         self.widget.on_mouse_down(callback)
 
-    def _resize(self, width: int, height: int) -> None:
-        if (width, height) != self.size:
-            self.widget.width, self.widget.height = width, height
-            layout = self.widget.layout
-            layout.width = layout.min_width = f"{width}px"
-            layout.height = layout.min_height = f"{height}px"
+    def _resize(self, width: int, height: int) -> bool:
+        if (width, height) == self.size:
+            return False
+        self.widget.width, self.widget.height = width, height
+        layout = self.widget.layout
+        layout.width = layout.min_width = f"{width}px"
+        layout.height = layout.min_height = f"{height}px"
+        return True
 
     def show(self, image: Encoded | None, boxes: Sequence[Box] | None = None) -> None:
         """Show ``image`` (None clears) at its own size, and ``boxes`` if given."""
+        resized = False
         with drawing():
             self.image = image
             if boxes is not None:
                 self.boxes = list(boxes)
             if image is not None:
-                self._resize(*image.size)
+                resized = self._resize(*image.size)
             self.draw_all()
+        if resized:
+            self.redraw_later()
         self.changed()
 
     def mark(self, boxes: Sequence[Box]) -> None:
