@@ -147,13 +147,13 @@ def test_replay_redraws_every_layer_from_python_state() -> None:
         for i in range(3):
             main.widget[i]._handle_frontend_event(None, {"event": "client_ready"}, [])
         ex.gallery.canvas._handle_frontend_event(None, {"event": "client_ready"}, [])
-        assert _wait_for(lambda: images().count(ex.gallery.canvas) >= 2)
+        assert _wait_for(lambda: images().count(ex.gallery.canvas) >= 1)
         assert _wait_for(lambda: main.widget[1] in images())
         time.sleep(0.3)  # a second replay would have come by now
     finally:
         manager.send_draw_command = original
     assert images().count(main.widget[0]) == 1 and images().count(main.widget[1]) == 1
-    assert images().count(ex.gallery.canvas) == 2  # both thumbnails
+    assert images().count(ex.gallery.canvas) == 1  # the whole gallery as one picture
     ex.close()
 
 

@@ -84,18 +84,18 @@ def wait_widgets_drawn(page: Page, scope: str, views: int = 0, timeout_ms: int =
     """Wait until at least ``views`` widget views are there, each rendered, and every visible
     canvas unit in ``scope`` has opaque pixels; fail on a widget that could not render.
     Returns the final state (``units``: canvas units, ``views``: widget outputs)."""
-    try:
-        page.wait_for_function(
+    try:  # the state that satisfied the wait, read in the same task (a replay may clear a
+        # canvas a moment later and redraw it once its picture is decoded)
+        state = page.wait_for_function(
             f"([scope, views]) => {{ const s = ({_WIDGETS})(scope); "
-            "return s.broken.length > 0 || "
-            "(s.blank.length === 0 && s.pending === 0 && s.views >= views); }",
+            "return (s.broken.length > 0 || "
+            "(s.blank.length === 0 && s.pending === 0 && s.views >= views)) ? s : false; }",
             arg=[scope, views],
             polling=250,
             timeout=timeout_ms,
-        )
+        ).json_value()
     except PlaywrightTimeoutError:
-        pass  # reported below with what stayed blank
-    state = page.evaluate(_WIDGETS, scope)
+        state = page.evaluate(_WIDGETS, scope)  # reported below with what stayed blank
     assert not state["broken"], f"a widget did not render: {state['broken']}"
     assert state["views"] >= views, f"{state['views']} widget views shown, expected {views}+"
     assert not state["pending"], f"{state['pending']} widget view(s) not drawn in {timeout_ms} ms"

@@ -99,14 +99,9 @@ class Gallery(ReplayCanvas):
         self.changed()
 
     def draw_all(self) -> None:
-        c = self.canvas
-        c.clear()
-        for i, thumb in enumerate(self._thumbs):
-            x, y = self._origin(i)
-            put_encoded(c, thumb, x, y)
-            if i == self.selected:
-                c.stroke_style, c.line_width = SELECTED, 3
-                c.stroke_rect(x - 1.5, y - 1.5, self.thumb + 3, self.thumb + 3)
+        """The whole gallery as one opaque picture: no clear, so a redraw (a new client's
+        replay, a selection) never shows a blank frame while the browser decodes it."""
+        put_encoded(self.canvas, encode(self.picture(), lossless=True))
 
     def picture(self) -> np.ndarray | None:
         from PIL import Image, ImageDraw
