@@ -181,16 +181,6 @@ class Attention(Method):
         """An int block index for ``layer`` and an int head index for ``head``."""
         return name in ("layer", "head") and isinstance(value, int) and not isinstance(value, bool)
 
-    def __post_init__(self) -> None:
-        from ..params import check_value
-        from .registry import method_params
-
-        owner = self.name or type(self).__name__
-        for spec in method_params(type(self)):
-            value = getattr(self, spec.name)
-            if not self.accepts_value(spec.name, value, owner):
-                check_value(spec, value, owner)
-
     def resolve_layer(self, model: nn.Module, x: torch.Tensor) -> str:
         """The block's dotted name (``layer`` checked against the model, before any work)."""
         index = _block_index(model, self.layer, self.name)

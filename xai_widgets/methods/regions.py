@@ -31,11 +31,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..params import check_value
 from ..targets import Target
 from .batching import chunk_size, chunks
 from .gradients import bind_clean
-from .registry import Method, Progress, method_params, param, register
+from .registry import Method, Progress, param, register
 from .segments import SEGMENTERS, check_label_map, grid_labels, region_count, segment
 
 __all__ = [
@@ -118,13 +117,6 @@ class RegionMethod(Method):
                 f"got shape {tuple(value.shape)}"
             )
         return True
-
-    def __post_init__(self) -> None:
-        owner = self.name or type(self).__name__
-        for spec in method_params(type(self)):
-            value = getattr(self, spec.name)
-            if not self.accepts_value(spec.name, value, owner):
-                check_value(spec, value, owner)
 
     def check_input(self, x: torch.Tensor) -> None:
         owner = self.name or type(self).__name__

@@ -80,9 +80,19 @@ class Method:
     reduce: ClassVar[str] = "sum"
     signed: ClassVar[bool] = True
 
+    @classmethod
+    def accepts_value(cls, name: str, value: object, owner: str) -> bool:
+        """Whether the method itself accepts ``value`` for parameter ``name`` beyond its
+        declaration (a label-map tensor for ``segments``, an int block index for ``layer``);
+        it may raise a clear error for a value of that kind that is wrong."""
+        return False
+
     def __post_init__(self) -> None:
+        owner = self.name or type(self).__name__
         for spec in method_params(type(self)):
-            check_value(spec, getattr(self, spec.name), self.name or type(self).__name__)
+            value = getattr(self, spec.name)
+            if not self.accepts_value(spec.name, value, owner):
+                check_value(spec, value, owner)
 
     def check_input(self, x: torch.Tensor) -> None:
         """Checks of the parameters against the input (before any work); override as needed."""
