@@ -167,9 +167,11 @@ def measure_fresh_image(ex, model, n_images, repeat, log) -> Series:
 def measure_layer_switch(ex, model, repeat, log) -> Series:
     select_method(ex, "grad_cam")
     values = ex.layer_values()
-    width = {v: int(v.split()[-1]) for v in values[1:]}  # "name  C x H x W"
+    default = values[0].removeprefix("(default: ").rstrip(")")
+    others = [v for v in values[1:] if v.split()[0] != default]  # a switch must change the map
+    width = {v: int(v.split()[-1]) for v in others}  # "name - Type - C x H x W"
     smallest = min(w for w in width.values() if w > 1)
-    mid = [v for v in values[1:] if width[v] == 2 * smallest] or values[1:-1]
+    mid = [v for v in others if width[v] == 2 * smallest] or others[:-1]
     pair = [values[0], mid[-1]]  # the default "(default: ...)" and a finer one
     series = Series(model, f"layer switch (grad_cam, last <-> {mid[-1].split()[0]})")
     for r in range(repeat + 1):
