@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..hooks import borrowed
-from ..methods.batching import chunk_size, chunks
+from ..methods.batching import chunk_size, chunks, forward_batch
 from ..targets import Target
 
 __all__ = ["Curve", "run_curve", "tie_broken_order"]
@@ -123,7 +123,7 @@ def run_curve(
                 images = torch.where(gone, x[s], fill[s])
             else:
                 images = torch.where(gone, fill[s], x[s])
-            outputs.append(model(images))
+            outputs.append(forward_batch(model, images))
             if progress is not None:
                 progress(part.stop / total)
     out = torch.cat(outputs).reshape(n, count, -1)

@@ -22,7 +22,7 @@ from torch import nn
 from ..hooks import replace_output
 from ..layers import default_layer
 from ..targets import Target
-from .batching import chunks
+from .batching import chunks, forward_batch
 from .forward import Forward
 from .registry import Method, Progress, param, register
 
@@ -256,7 +256,7 @@ class ScoreCAM(ChannelCAM):
                 lo = masks.amin((2, 3), keepdim=True)
                 hi = masks.amax((2, 3), keepdim=True)
                 masks = (masks - lo) / (hi - lo + 1e-8)
-                out = run.model(run.x[sample] * masks)
+                out = forward_batch(run.model, run.x[sample] * masks)
                 scores[channel, sample] = run.target.score(out, sample).to(scores.dtype)
                 fraction = part.stop / (n * k)
                 if run.progress is not None:

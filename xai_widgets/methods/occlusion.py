@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..targets import Target
-from .batching import chunk_size, chunks
+from .batching import chunk_size, chunks, forward_batch
 from .incremental import start_engine
 from .registry import Method, Progress, param, register
 
@@ -138,7 +138,7 @@ class OcclusionGrid:
                     output = run.forward(top[w // nc], left[w % nc], s, self.patch, baseline)
                 else:
                     mask = self.rows[w // nc][:, :, None] & self.cols[w % nc][:, None, :]
-                    output = model(torch.where(mask[:, None], fill, x[s]))
+                    output = forward_batch(model, torch.where(mask[:, None], fill, x[s]))
                 drops[s, w] = clean[s] - target.score(output, s)
                 done[w] = True
                 yield drops.view(n, nr, nc), done.view(nr, nc)

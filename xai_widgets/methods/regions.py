@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from ..targets import Target
-from .batching import chunk_size, chunks
+from .batching import chunk_size, chunks, forward_batch
 from .gradients import bind_clean
 from .registry import Method, Progress, param, register
 from .segments import SEGMENTERS, check_label_map, grid_labels, region_count, segment
@@ -158,7 +158,7 @@ def region_scores(
             keep = on[part][:, labels]  # (k, H, W)
             copies = torch.where(keep[:, None], image, fill)
             rows = torch.full((copies.shape[0],), index, device=x.device, dtype=torch.long)
-            yield part, target.score(model(copies), rows).detach()
+            yield part, target.score(forward_batch(model, copies), rows).detach()
 
 
 def _groups(labels: torch.Tensor, m: int, cells: int = 3) -> torch.Tensor:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .batching import chunk_size, chunks
+from .batching import chunk_size, chunks, forward_batch
 from .gradients import bind_clean
 from .regions import final
 from .registry import Method, Progress, param, register
@@ -117,7 +117,7 @@ class Rise(Method):
                 k = mask.shape[0]
                 copies = (x[None] * mask[:, None, None]).reshape(k * n, *x.shape[1:])
                 rows = torch.arange(n, device=x.device).repeat(k)
-                scores = target.score(model(copies), rows).view(k, n)
+                scores = target.score(forward_batch(model, copies), rows).view(k, n)
                 total += torch.einsum("kn,khw->nhw", scores.to(x.dtype), mask)
                 if progress is not None:
                     progress(part.stop / self.masks)
