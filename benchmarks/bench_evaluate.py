@@ -3,9 +3,10 @@ peer (Quantus RegionPerturbation, one forward per region), and a whole benchmark
 
 1. On the zoo ``shapes`` and ``counting`` models, one image: region_perturbation (50 steps,
    patch 8), deletion and insertion (50 steps) against one no-grad batched forward of the
-   curve's 51 images (the floor), and Quantus's RegionPerturbation (50 regions) as the peer.
-   Median of ``--repeat`` interleaved rounds after a warm-up; the ratio to the floor is the
-   issue's "<= 1.5x" figure.
+   curve's 51 images (the floor: in the layout the curves use, ``forward_batch``'s
+   channels_last on the CPU; the plain NCHW forward is printed too), and Quantus's
+   RegionPerturbation (50 regions) as the peer. Median of ``--repeat`` interleaved rounds
+   after a warm-up; the ratio to the floor is the issue's "<= 1.5x" figure.
 2. ``benchmark`` on ``shapes``: 100 images x 6 methods (saliency, gradient x input,
    integrated gradients, guided backprop, Grad-CAM, occlusion, default parameters) x 3 metrics
    (morf, deletion, insertion) plus the random baseline, timed once (the issue: < 60 s on the
@@ -24,6 +25,7 @@ from _common import timed
 
 from xai_widgets import data, zoo
 from xai_widgets import evaluate as ev
+from xai_widgets.methods.batching import forward_batch
 
 
 def inputs(name: str, n: int, device) -> tuple:
@@ -39,10 +41,15 @@ def curves(name: str, device, repeat: int) -> None:
 
     def floor() -> None:
         with torch.no_grad():
+            forward_batch(model, batch)
+
+    def plain() -> None:
+        with torch.no_grad():
             model(batch)
 
     fns = {
         "forward x51": floor,
+        "forward x51 (plain NCHW)": plain,
         "region_perturbation": lambda: ev.region_perturbation(model, x, heat, fill="noise"),
         "deletion": lambda: ev.deletion(model, x, heat),
         "insertion": lambda: ev.insertion(model, x, heat),

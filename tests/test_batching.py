@@ -63,14 +63,13 @@ def test_a_model_that_needs_nchw_falls_back_and_is_remembered() -> None:
         torch.testing.assert_close(forward_batch(model, x), model(x))
 
 
-def test_single_channel_and_single_copy_batches_keep_their_layout() -> None:
-    seen: list[bool] = []
+def test_single_channel_batches_get_channels_last_strides_and_single_copies_keep_theirs() -> None:
+    seen: list[tuple[int, ...]] = []
     conv = nn.Conv2d(1, 2, 3)
-    conv.register_forward_pre_hook(lambda m, a: seen.append(a[0].is_contiguous()))
+    conv.register_forward_pre_hook(lambda m, a: seen.append(a[0].stride()))
     with torch.no_grad():
-        forward_batch(conv, torch.randn(4, 1, 8, 8))
-    lone = nn.Conv2d(3, 2, 3)
-    lone.register_forward_pre_hook(lambda m, a: seen.append(a[0].is_contiguous()))
-    with torch.no_grad():
-        forward_batch(lone, torch.randn(1, 3, 8, 8))
-    assert seen == [True, True]
+        x = torch.randn(4, 1, 8, 8)
+        torch.testing.assert_close(forward_batch(conv, x), conv(x))
+        forward_batch(conv, torch.randn(1, 1, 8, 8))
+    assert seen[0] == (64, 1, 8, 1)  # channels_last: the channel stride is 1
+    assert seen[2] == (64, 64, 8, 1)  # one copy: as given

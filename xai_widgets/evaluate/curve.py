@@ -101,9 +101,11 @@ def run_curve(
     progress: Progress | None = None,
 ) -> torch.Tensor:
     """(N, steps + 1) target scores of the images x_0 .. x_steps (see the module docstring).
-    ``target`` is bound first, on one forward of the clean images (which is also step 0 of
-    a deletion curve), so a bad target fails before the work. ``progress`` gets the fraction
-    done after each batch and may raise to cancel."""
+    The clean images are forwarded once: a deletion's step 0 is the clean image, forwarded
+    first so that ``target`` is bound (and a bad target fails) before the work; an
+    insertion's last step reveals every pixel, so it is the clean image and ``target`` is
+    bound on it after the batches. ``progress`` gets the fraction done after each batch and
+    may raise to cancel."""
     n = x.shape[0]
     first = 0 if insert else 1  # deletion's step 0 is the clean image: its forward is reused
     count = steps + 1 - first
@@ -113,9 +115,10 @@ def run_curve(
     per = max(1, chunk_size(x[0]))
     outputs = []
     with borrowed(model), torch.no_grad():
-        clean = model(x)
-        if not target.bound:
-            target.bind(clean)
+        if not insert:
+            clean = model(x)
+            if not target.bound:
+                target.bind(clean)
         for part in chunks(total, per):
             s, k = sample[part], step[part]
             gone = (removal[s] <= k[:, None, None])[:, None]
@@ -127,6 +130,8 @@ def run_curve(
             if progress is not None:
                 progress(part.stop / total)
     out = torch.cat(outputs).reshape(n, count, -1)
+    if insert and not target.bound:
+        target.bind(out[:, -1])
     if not insert:
         out = torch.cat([clean[:, None], out], 1)
     out = out.reshape(n * (steps + 1), -1)
