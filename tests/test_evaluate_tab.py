@@ -38,7 +38,10 @@ def test_curves_follow_the_method_and_equal_the_functions(explorer) -> None:
     assert tab.plot.value[:4] == b"\x89PNG"
     sel.method = "saliency"  # the curves follow the method
     assert explorer.wait(60)
-    assert "Saliency" in tab.status.value
+    assert "Saliency" in tab.status.value and tab.method.value == "saliency"
+    tab.method.value = "input_x_gradient"  # and the tab's own picker sets it
+    assert explorer.wait(60)
+    assert sel.method == "input_x_gradient" and "Gradient" in tab.status.value
 
 
 def test_the_fill_and_the_kind_are_chosen_in_the_tab(explorer) -> None:
@@ -64,8 +67,10 @@ def test_the_gallery_table_and_the_sanity_slider(explorer) -> None:
     assert tab.table is not None and "random" in tab.table_html.value
     methods = {row["method"] for row in tab.table.rows}
     assert {"saliency", "grad_cam", "random"} <= methods
+    assert tab.sanity_pictures.layout.display == "none"  # no broken-picture icons before
     tab.run_sanity()
     assert explorer.wait(120) and tab.sanity is not None
+    assert tab.sanity_pictures.layout.display == "flex" and tab.sanity_plot.value[:4] == b"\x89PNG"
     assert tab.top_k.max == len(tab.sanity.layers)
     tab.top_k.value = tab.top_k.max
     assert "rank correlation" in tab.sanity_text.value

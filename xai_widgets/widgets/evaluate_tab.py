@@ -22,7 +22,6 @@ import html
 from typing import Any
 
 import ipywidgets as w
-import numpy as np
 import torch
 
 from .. import evaluate as ev
@@ -31,6 +30,7 @@ from ..params import declared
 from ..render import render_heatmap, to_png
 from .controls import param_control
 from .engine import Job
+from .evaluate_draw import plot_curves, plot_sanity, regions, summary
 from .figures import figure_png
 from .images import resize_rgb
 from .view import View
@@ -51,6 +51,14 @@ class EvaluateTab(View):
         self.curves: dict[str, Any] = {}
         self.table: ev.Table | None = None
         self.sanity: ev.Randomization | None = None
+        self.method = w.Dropdown(
+            options=[(get_method(m).label, m) for m in list_methods()],
+            value=self.selection.method,
+            description="method",
+        )
+        self.method.add_class("xw-eval-method")
+        self.method.observe(self._pick_method, "value")
+        self.selection.observe(self._method_shown, "method")
         self.kind = w.Dropdown(options=list(KINDS.items()), value="region", description="curves")
         self.kind.add_class("xw-eval-kind")
         specs = {s.name: s for s in declared(ev.RegionSettings)}
@@ -61,7 +69,8 @@ class EvaluateTab(View):
         self.patch.max = min(self.patch.max, 32)
         for control in (self.kind, self.fill, self.rank, self.patch):
             control.observe(lambda _c: self.refresh(), "value")
-        self.map_image = w.Image(format="png", layout=w.Layout(width=f"{THUMB}px"))
+        square = {"width": f"{THUMB}px", "height": f"{THUMB}px", "flex": "0 0 auto"}
+        self.map_image = w.Image(format="png", layout=w.Layout(**square))
         self.plot = w.Image(format="png", layout=w.Layout(width="420px"))
         self.plot.add_class("xw-eval-plot")
         self.summary = w.HTML()
@@ -86,10 +95,14 @@ class EvaluateTab(View):
         check = w.Button(description="Sanity check", icon="random")
         check.add_class("xw-eval-sanity")
         check.on_click(lambda _b: self.run_sanity())
-        self.sanity_image = w.Image(format="png", layout=w.Layout(width=f"{THUMB}px"))
+        self.sanity_image = w.Image(format="png", layout=w.Layout(**square))
         self.sanity_plot = w.Image(format="png", layout=w.Layout(width="420px"))
         self.sanity_text = w.HTML()
-        settings = w.VBox([self.kind, self.fill, self.rank, self.patch])
+        # hidden until the first check: an empty image shows a broken-picture icon
+        self.sanity_pictures = w.HBox(
+            [self.sanity_image, self.sanity_plot], layout=w.Layout(display="none")
+        )
+        settings = w.VBox([self.method, self.kind, self.fill, self.rank, self.patch])
         return [
             w.HBox([self.map_image, self.plot, settings]),
             self.summary,
@@ -100,11 +113,20 @@ class EvaluateTab(View):
             self.table_html,
             w.HTML("<b>Sanity check</b> (Adebayo et al. 2018): does the map depend on the model?"),
             w.HBox([check, self.top_k]),
-            w.HBox([self.sanity_image, self.sanity_plot]),
+            self.sanity_pictures,
             self.sanity_text,
         ]
 
     # ------------------------------------------------------------------ the curves
+    def _pick_method(self, change: dict) -> None:
+        """The tab's own method picker: compare methods' curves without leaving the tab."""
+        if change["new"] != self.selection.method:
+            self.selection.method = change["new"]
+
+    def _method_shown(self, change: dict) -> None:
+        if self.method.value != change["new"]:
+            self.method.value = change["new"]
+
     def _refresh(self) -> None:
         self.submit("curves", self._curves, "evaluate")
 
@@ -149,11 +171,11 @@ class EvaluateTab(View):
                 float(ev.pointing_game(noise, mask)[0]), float(ev.relevance_mass(noise, mask)[0]),
             )  # fmt: skip
         label = get_method(method).label
-        png = figure_png(lambda fig: _plot_curves(fig, curves, label))
+        png = figure_png(lambda fig: plot_curves(fig, curves, label))
         picture = resize_rgb(sel.pictures[index].display, (THUMB, THUMB))
         mode = "signed" if e.signed else "positive"
         overlay = render_heatmap(e.heatmap[0].float().cpu().numpy(), picture, mode=mode, alpha=0.55)
-        text = _summary(curves, label, where)
+        text = summary(curves, label, where)
 
         def draw() -> None:
             self.curves = curves
@@ -181,7 +203,7 @@ class EvaluateTab(View):
         settings = self._settings()
         table = ev.benchmark(
             sel.model, x, methods, masks=masks, fill=settings["fill"], rank=settings["rank"],
-            patch=self.patch.value, steps=min(50, _regions(x, self.patch.value)),
+            patch=self.patch.value, steps=min(50, regions(x, self.patch.value)),
             progress=self.reporter(job),
         ).sorted()  # fmt: skip
 
@@ -206,13 +228,14 @@ class EvaluateTab(View):
             sel.model, session.x, method, target=session.predicted if sel.target is None
             else sel.target, progress=self.reporter(job), **sel.param_values(method),
         )  # fmt: skip
-        png = figure_png(lambda fig: _plot_sanity(fig, result, get_method(method).label))
+        png = figure_png(lambda fig: plot_sanity(fig, result, get_method(method).label))
 
         def draw() -> None:
             self.sanity = result
             self.top_k.max = len(result.layers)
             self.sanity_plot.value = png
             self._show_sanity_step()
+            self.sanity_pictures.layout.display = "flex"
             self.show_progress(None)
 
         job.deliver(draw)
@@ -236,64 +259,3 @@ class EvaluateTab(View):
             f"{html.escape(result.layers[k - 1])}</code>): rank correlation with the trained "
             f"model's map {rho:.2f}" + (warning if rho > 0.9 else "")
         )
-
-
-def _regions(x: torch.Tensor, patch: int) -> int:
-    return (-(-x.shape[2] // patch)) * (-(-x.shape[3] // patch))
-
-
-def _plot_curves(fig: Any, curves: dict[str, Any], label: str) -> None:
-    ax = fig.add_subplot(1, 1, 1)
-    colours = {"morf": "#c62828", "lerf": "#1565c0", "deletion": "#c62828", "insertion": "#1565c0"}
-    for key, curve in curves.items():
-        who, kind = key.split(" ")
-        mean = curve.scores.mean(0).cpu().numpy()
-        x = curve.fractions.cpu().numpy()
-        name = label if who == "method" else "random"
-        tag = kind.upper() if len(kind) == 4 else kind
-        style = "-" if who == "method" else "--"
-        ax.plot(x, mean, color=colours[kind], linestyle=style, label=f"{name} {tag}")
-    kind = next(iter(curves.values())).score
-    region = "method morf" in curves
-    ax.set_xlabel("fraction of the image removed" if region else "fraction of pixels")
-    ax.set_ylabel(f"target {kind}")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-
-
-def _plot_sanity(fig: Any, result: Any, label: str) -> None:
-    ax = fig.add_subplot(1, 1, 1)
-    steps = np.arange(1, len(result.layers) + 1)
-    ax.plot(steps, result.spearman_abs.mean(1).cpu().numpy(), "o-", label="rank corr. |map|")
-    ax.plot(steps, result.ssim.mean(1).cpu().numpy(), "s--", label="SSIM")
-    ax.set_ylim(-0.1, 1.05)
-    ax.set_xlabel("top layers randomised")
-    ax.set_ylabel(f"{label}: similarity to the original")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-
-
-def _summary(curves: dict[str, Any], label: str, where: tuple | None) -> str:
-    name = html.escape(label)
-    if "method morf" in curves:
-        m, r = float(curves["method morf"].aopc[0]), float(curves["random morf"].aopc[0])
-        verdict = "better than" if m > r else "no better than"
-        text = (
-            f"AOPC (MoRF, higher = the map finds what matters): {name} <b>{m:.3g}</b>, "
-            f"random {r:.3g}: {name} is {verdict} a random map on this picture."
-        )
-    else:
-        d, dr = float(curves["method deletion"].auc[0]), float(curves["random deletion"].auc[0])
-        i, ir = float(curves["method insertion"].auc[0]), float(curves["random insertion"].auc[0])
-        text = (
-            f"Deletion AUC (lower is better): {name} <b>{d:.3g}</b>, random {dr:.3g}; "
-            f"insertion AUC (higher is better): {name} <b>{i:.3g}</b>, random {ir:.3g}."
-        )
-    if where is not None:
-        hit, mass, rhit, rmass = where
-        text += (
-            f"<br>Against the object's mask: pointing game {'hit' if hit else 'miss'} "
-            f"(random: {'hit' if rhit else 'miss'}), relevance mass {mass:.2f} "
-            f"(random {rmass:.2f})."
-        )
-    return text + " One picture is one sample: run on the gallery for a verdict with errors."
