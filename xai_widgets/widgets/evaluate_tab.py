@@ -48,6 +48,7 @@ class EvaluateTab(View):
     follows = ("index", "method", "target", "layer", "params")
 
     def _build(self) -> list[w.Widget]:
+        self.add_class("xw-eval-tab")
         self.curves: dict[str, Any] = {}
         self.table: ev.Table | None = None
         self.sanity: ev.Randomization | None = None
