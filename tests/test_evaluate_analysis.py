@@ -251,6 +251,6 @@ def test_benchmark_reuses_heatmaps() -> None:
     finally:
         handle.remove()
     torch.testing.assert_close(again.values["saliency"]["morf"], first.values["saliency"]["morf"])
-    # no explanation ran: the target forward (3 images), then random and saliency: 3 clean
-    # images and 3 x 4 steps each
-    assert calls == [3, 3, 12, 3, 12]
+    # no explanation ran: the target forward (3 images), then random and saliency: one batch
+    # each of the 3 clean images and their 3 x 4 steps
+    assert calls == [3, 15, 15]

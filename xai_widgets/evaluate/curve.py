@@ -101,24 +101,21 @@ def run_curve(
     progress: Progress | None = None,
 ) -> torch.Tensor:
     """(N, steps + 1) target scores of the images x_0 .. x_steps (see the module docstring).
-    The clean images are forwarded once: a deletion's step 0 is the clean image, forwarded
-    first so that ``target`` is bound (and a bad target fails) before the work; an
-    insertion's last step reveals every pixel, so it is the clean image and ``target`` is
-    bound on it after the batches. ``progress`` gets the fraction done after each batch and
-    may raise to cancel."""
+    Every image is forwarded once, in one stream of batches: first the clean image of each
+    sample (a deletion's step 0; an insertion's last step, which reveals every pixel), so
+    ``target`` is bound (and a bad target fails) after the batches that hold them and before
+    the others; then the other steps, sample by sample. ``progress`` gets the fraction done
+    after each batch and may raise to cancel."""
     n = x.shape[0]
-    first = 0 if insert else 1  # deletion's step 0 is the clean image: its forward is reused
-    count = steps + 1 - first
-    total = n * count
-    sample = torch.arange(n, device=x.device).repeat_interleave(count)
-    step = torch.arange(first, steps + 1, device=x.device).repeat(n)
+    clean_step = steps if insert else 0
+    others = torch.tensor([k for k in range(steps + 1) if k != clean_step], device=x.device)
+    every = torch.arange(n, device=x.device)
+    sample = torch.cat([every, every.repeat_interleave(steps)])
+    step = torch.cat([torch.full((n,), clean_step, device=x.device), others.repeat(n)])
+    total = n * (steps + 1)
     per = max(1, chunk_size(x[0]))
     outputs = []
     with borrowed(model), torch.no_grad():
-        if not insert:
-            clean = model(x)
-            if not target.bound:
-                target.bind(clean)
         for part in chunks(total, per):
             s, k = sample[part], step[part]
             gone = (removal[s] <= k[:, None, None])[:, None]
@@ -127,13 +124,13 @@ def run_curve(
             else:
                 images = torch.where(gone, fill[s], x[s])
             outputs.append(forward_batch(model, images))
+            if not target.bound and part.stop >= n:
+                target.bind(torch.cat(outputs)[:n])
             if progress is not None:
                 progress(part.stop / total)
-    out = torch.cat(outputs).reshape(n, count, -1)
-    if insert and not target.bound:
-        target.bind(out[:, -1])
-    if not insert:
-        out = torch.cat([clean[:, None], out], 1)
+    flat = torch.cat(outputs)
+    out = flat.new_empty(n, steps + 1, flat.shape[1])
+    out[sample, step] = flat
     out = out.reshape(n * (steps + 1), -1)
     if probability and target.fn is None:
         out = torch.softmax(out, dim=1)
