@@ -89,3 +89,14 @@ def test_every_method_draws_or_is_disabled_with_its_reason(explorer) -> None:
     for method in ("attention", "attention_rollout", "grad_cam_pp", "saliency"):
         sel.method = method
         assert explorer.wait(60) and tab.error.value == "", (method, tab.error.value)
+
+
+def test_the_head_picker_offers_exactly_the_models_heads(explorer) -> None:
+    picker = explorer.explain_tab.controls.controls["attention"]["head"]
+    assert list(picker.options) == ["mean", "max", "min", "0", "1"]  # make_vit: 2 heads
+    cnn = xw.Explorer(make_model("vgg"), make_input(n=2), size=128)
+    assert cnn.wait(60)
+    assert list(cnn.explain_tab.controls.controls["attention"]["head"].options) == [
+        "mean", "max", "min"
+    ]  # fmt: skip
+    cnn.close()

@@ -30,7 +30,7 @@ from ..tokens import TokenGrid
 from .attention_math import FUSIONS, attention_weights, fuse_heads, rollout, unsupported
 from .registry import Method, param, register
 
-__all__ = ["Attention", "AttentionRollout", "attention_heads", "attention_modules"]
+__all__ = ["Attention", "AttentionRollout", "attention_heads", "attention_modules", "head_count"]
 
 MAX_HEADS = 16
 HEADS = (*FUSIONS, *(str(i) for i in range(MAX_HEADS)))
@@ -47,6 +47,12 @@ def attention_modules(model: nn.Module) -> list[str]:
         return tuple(n for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention))
 
     return list(model_memo(model, ("attention_modules",), find))
+
+
+def head_count(model: nn.Module) -> int:
+    """The most attention heads of any block of ``model`` (0 without attention): the head
+    indices a picker offers for it."""
+    return max((model.get_submodule(n).num_heads for n in attention_modules(model)), default=0)
 
 
 def _no_attention(owner: str, model: nn.Module) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 import ipywidgets as w
 from torch import nn
 
+from ..methods.attention import head_count
 from ..methods.card import has_card, method_card
 from ..methods.registry import FAMILIES, get_method, list_methods, method_params
 from ..params import ParamSpec
@@ -97,9 +98,20 @@ class ParamControls:
             for name, control in self.controls[method].items():
                 control.observe(self._changed(method, name), "value")
         self._syncing = False
+        self._fit_heads()
         self.widget = w.VBox([c for m in self.controls.values() for c in m.values()])
         selection.observe(self._follow, ["method", "params"])
         self._follow()
+
+    def _fit_heads(self) -> None:
+        """A head picker offers the fusions and exactly the model's head indices (none on a
+        model without attention, where the attention methods are disabled anyway)."""
+        heads = head_count(self.selection.model)
+        for controls in self.controls.values():
+            control = controls.get("head")
+            if isinstance(control, w.Dropdown):
+                keep = [o for o in control.options if not str(o).isdigit()]
+                control.options = [*keep, *(str(i) for i in range(heads))]
 
     def _changed(self, method: str, name: str) -> Callable[[dict], None]:
         def handler(change: dict) -> None:
@@ -122,8 +134,11 @@ class ParamControls:
                     current[spec.name].max = min(bound, self._max[self.selection.method][spec.name])
             for name, value in self.selection.params.items():
                 control = current.get(name)
-                if control is not None and control.value != value:
-                    control.value = value
+                if control is None or control.value == value:
+                    continue
+                if isinstance(control, w.Dropdown) and value not in _values(control):
+                    continue  # e.g. head "5" of a 2-head model: the method says why, in words
+                control.value = value
         finally:
             self._syncing = False
         shown = {id(c) for c in current.values()}
@@ -134,6 +149,10 @@ class ParamControls:
 
     def visible(self) -> list[w.Widget]:
         return [c for c in self.widget.children if c.layout.display != "none"]
+
+
+def _values(control: w.Dropdown) -> list[Any]:
+    return [o[1] if isinstance(o, tuple) else o for o in control.options]
 
 
 class MethodToggles:
