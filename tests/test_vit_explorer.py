@@ -100,3 +100,33 @@ def test_the_head_picker_offers_exactly_the_models_heads(explorer) -> None:
         "mean", "max", "min"
     ]  # fmt: skip
     cnn.close()
+
+
+def test_activations_and_filters_tabs_on_a_token_layer(explorer) -> None:
+    """An encoder block's tokens are shown as their patch grid (D maps of h x w); the Filters
+    tab shows the convolutional stem and says the blocks have no convolution filters."""
+    from xai_widgets import features as xf
+    from xai_widgets.widgets.views import ActivationsView, FiltersView
+
+    sel = explorer.selection
+    x = sel.session().x
+    maps = xf.post_activation(sel.model, x, BLOCKS[1]).maps
+    with torch.no_grad():
+        tokens = {}
+        handle = sel.model.get_submodule(BLOCKS[1]).register_forward_hook(
+            lambda m, a, out: tokens.setdefault("out", out)
+        )
+        try:
+            sel.model(x)
+        finally:
+            handle.remove()
+    out = tokens["out"]  # (1, 1 + h*w, D): class token first
+    d, side = out.shape[2], int((out.shape[1] - 1) ** 0.5)
+    assert maps.shape == (1, d, side, side)
+    torch.testing.assert_close(maps[0, :, 1, 2], out[0, 1 + 1 * side + 2])
+    tab = explorer.show_tab(ActivationsView)
+    sel.layer = BLOCKS[1]
+    assert explorer.wait(60) and tab.error.value == "", tab.error.value
+    filters = explorer.show_tab(FiltersView)
+    assert explorer.wait(60) and filters.error.value == "", filters.error.value
+    assert "no convolution filters" in filters.caption.value

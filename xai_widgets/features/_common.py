@@ -25,9 +25,11 @@ from ..layers import (
     model_dtype,
     model_memo,
     not_spatial_error,
+    token_grids,
 )
 from ..layouts import NCHW, LayoutTracker, nchw_perm, nchw_shape
 from ..methods.batching import chunk_size, chunks
+from ..tokens import TokenGrid, to_grid
 
 __all__ = [
     "LayerInfo",
@@ -46,12 +48,15 @@ __all__ = [
 class LayerInfo:
     """A checked spatial layer: dotted name, output shape (C, h, w) for the probed input size,
     which call of the module is its output (the count in one full forward), and ``perm``, the
-    permute to (N, C, h, w) of a channels-last layer (None when it is (N, C, h, w) already)."""
+    permute to (N, C, h, w) of a channels-last layer (None when it is (N, C, h, w) already),
+    and ``grid``, the patch grid of a vision transformer's token output (N, p + h*w, D), read
+    as the map (N, D, h, w) with the leading tokens dropped (:mod:`xai_widgets.tokens`)."""
 
     name: str
     shape: tuple[int, int, int]
     call: int
     perm: tuple[int, ...] | None = None
+    grid: TokenGrid | None = None
 
     @property
     def channels(self) -> int:
@@ -119,11 +124,15 @@ def _probe(model: nn.Module, x: torch.Tensor, name: str, what: str) -> LayerInfo
             f"{what}: layer {name!r} did not run in the forward pass; choose a layer that the "
             "model's forward uses"
         )
+    output = cap.outputs[name]
+    grid = token_grids(model, sample, [name]).get(name) if output.dim() == 3 else None
+    if grid is not None:  # a vision transformer's tokens: their patch grid
+        return LayerInfo(name, grid.shape(tuple(output.shape))[1:], cap.calls[name], None, grid)
     axes = tracker.axes.get(name)
     perm = nchw_perm(axes) if axes not in (None, NCHW) else None
-    shape = nchw_shape(tuple(cap.outputs[name].shape), axes)
+    shape = nchw_shape(tuple(output.shape), axes)
     if not is_spatial(shape):
-        raise not_spatial_error(what, name, tuple(cap.outputs[name].shape))
+        raise not_spatial_error(what, name, tuple(output.shape))
     return LayerInfo(name, shape[1:], cap.calls[name], perm)  # type: ignore[arg-type]
 
 
@@ -140,9 +149,9 @@ def check_channel(info: LayerInfo, channel: object, what: str) -> int:
 
 
 def run_to(model: nn.Module, x: torch.Tensor, info: LayerInfo) -> torch.Tensor:
-    """The layer's output for ``x`` as (N, C, h, w) (a channels-last output permuted), ending
-    the forward right after it (call it inside ``borrowed``; inside the caller's no_grad /
-    enable_grad and ReLU rules)."""
+    """The layer's output for ``x`` as (N, C, h, w) (a channels-last output permuted, a token
+    output as its patch grid), ending the forward right after it (call it inside
+    ``borrowed``; inside the caller's no_grad / enable_grad and ReLU rules)."""
     with stop_after(model, info.name, info.call) as stop:
         try:
             model(x)
@@ -154,6 +163,8 @@ def run_to(model: nn.Module, x: torch.Tensor, info: LayerInfo) -> torch.Tensor:
             "for the first sample; the model's forward must not depend on the batch"
         )
     out = stop.output
+    if info.grid is not None:
+        return to_grid(out, info.grid)
     return out.permute(*info.perm) if info.perm is not None else out
 
 

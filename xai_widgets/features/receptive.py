@@ -209,8 +209,9 @@ def _gradient(model: nn.Module, info: LayerInfo, x: torch.Tensor) -> Geometry:
         try:
             with borrowed(model):
                 (b0, b1), (h, w) = _support_boxes(model, info, noise)
-        except (RuntimeError, ValueError) as error:  # the model cannot run this input size
-            if scale == 1 or type(error) not in (RuntimeError, ValueError):
+        except (RuntimeError, ValueError, AssertionError) as error:  # cannot run this size
+            # (a torchvision ViT asserts its one image size)
+            if scale == 1 or type(error) not in (RuntimeError, ValueError, AssertionError):
                 raise  # the model's own error, as it is
             break
         if b0 is None or b1 is None:

@@ -24,6 +24,7 @@ from traitlets import Int, Unicode, observe
 
 from ...features import Filters, filters
 from ...features.activations import FILTER_MODES, top_filters
+from ...methods.attention import attention_modules
 from ..canvas import Encoded, encode
 from ..engine import Job
 from .base import STYLE, FeatureView
@@ -160,6 +161,11 @@ class FiltersView(FeatureView):
         zero = "mid-grey = 0, scaled per filter" if f.mode == "rgb" else "blue < 0 < red"
         what = html.escape(f.caption) + ("" if f.mode == "norms" else f"; {zero}")
         top = self._strongest(layer) if out * cin > MANY_KERNELS else None
+        if attention_modules(self.model):
+            what += (
+                ". This vision transformer's encoder blocks have no convolution filters (their "
+                "weights are attention and MLP matrices): these are its convolutional stem's"
+            )
         job.check()
 
         def draw() -> None:
