@@ -60,15 +60,17 @@ def borrowed(model: nn.Module) -> Iterator[nn.Module]:
     with lock:
         modules = list(model.modules())
         flags = [m.training for m in modules]
-        params = list(model.parameters())
+        # each module's own parameters (a shared one appears twice: restored twice, harmless)
+        params = [p for m in modules for p in m._parameters.values() if p is not None]
         requires = [p.requires_grad for p in params]
         grads = [p.grad for p in params]
-        hooks = [
-            (d, tuple(d.items()))
-            for m in modules
-            for d in (m.__dict__.get(name) for name in _HOOK_DICTS)
-            if d is not None
-        ]
+        hooks = []  # (dict, its items); most are empty, so that case is kept cheap
+        for m in modules:
+            own = m.__dict__
+            for name in _HOOK_DICTS:
+                d = own.get(name)
+                if d is not None:
+                    hooks.append((d, tuple(d.items()) if d else ()))
         try:
             if any(flags):  # train(False) runs only where needed: overrides of train() see it
                 model.eval()
@@ -87,6 +89,6 @@ def borrowed(model: nn.Module) -> Iterator[nn.Module]:
                 if p.grad is not g:
                     p.grad = g
             for current, content in hooks:
-                if len(current) != len(content) or tuple(current.items()) != content:
+                if len(current) != len(content) or (content and tuple(current.items()) != content):
                     current.clear()
                     current.update(content)
