@@ -32,12 +32,14 @@ from .settings import (
     RandomizationSettings,
     RegionSettings,
 )
+from .stream import DataError
 from .table import Table
 
 __all__ = [
     "METRICS",
     "BenchmarkSettings",
     "Curve",
+    "DataError",
     "Metric",
     "PixelSettings",
     "PointingSettings",
