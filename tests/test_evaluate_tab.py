@@ -36,9 +36,17 @@ def test_curves_follow_the_method_and_equal_the_functions(explorer) -> None:
     torch.testing.assert_close(tab.curves["method morf"].scores, fresh.scores)
     assert "AOPC" in tab.summary.value and "pointing game" in tab.summary.value
     assert tab.plot.value[:4] == b"\x89PNG"
+    before = dict(tab.curves)
     sel.method = "saliency"  # the curves follow the method
     assert explorer.wait(60)
     assert "Saliency" in tab.status.value and tab.method.value == "saliency"
+    assert not torch.equal(tab.curves["method morf"].scores, before["method morf"].scores)
+    # the random baseline does not depend on the method: reused, not recomputed
+    assert tab.curves["random morf"] is before["random morf"]
+    noise = ev.random_heatmap(session.x, 0)
+    target = before["random morf"].target
+    again = ev.region_perturbation(sel.model, session.x, noise, target=target, steps=16)
+    torch.testing.assert_close(tab.curves["random morf"].scores, again.scores)
     tab.method.value = "input_x_gradient"  # and the tab's own picker sets it
     assert explorer.wait(60)
     assert sel.method == "input_x_gradient" and "Gradient" in tab.status.value

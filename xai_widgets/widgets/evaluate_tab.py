@@ -50,6 +50,7 @@ class EvaluateTab(View):
     def _build(self) -> list[w.Widget]:
         self.add_class("xw-eval-tab")
         self.curves: dict[str, Any] = {}
+        self._baseline: dict[tuple, dict[str, Any]] = {}
         self.table: ev.Table | None = None
         self.sanity: ev.Randomization | None = None
         self.method = w.Dropdown(
@@ -146,23 +147,17 @@ class EvaluateTab(View):
         x, target = session.x, e.target
         heat, noise = e.heatmap, ev.random_heatmap(session.x, 0)
         settings = self._settings()
-        curves = {}
-        if self.kind.value == "region":
-            regions = (-(-x.shape[2] // settings["patch"])) * (-(-x.shape[3] // settings["patch"]))
-            steps = min(50, regions)
-            for name, h in (("method", heat), ("random", noise)):
-                for order in ("morf", "lerf"):
-                    curves[f"{name} {order}"] = ev.region_perturbation(
-                        sel.model, x, h, target=target, order=order, steps=steps, **settings
-                    )
-                    job.check()
-        else:
-            for name, h in (("method", heat), ("random", noise)):
-                curves[f"{name} deletion"] = ev.deletion(sel.model, x, h, target=target, **settings)
-                curves[f"{name} insertion"] = ev.insertion(
-                    sel.model, x, h, target=target, **settings
-                )
-                job.check()
+        # the random baseline's curves do not depend on the method: kept per picture, target,
+        # kind and settings, so a method switch computes only the method's two curves
+        key = (index, repr(target), self.kind.value, tuple(sorted(settings.items())))
+        baseline = self._baseline.get(key)
+        curves = self._curve_pair(job, x, heat, target, settings, "method")
+        if baseline is None:
+            baseline = self._curve_pair(job, x, noise, target, settings, "random")
+            if len(self._baseline) > 64:
+                self._baseline.clear()
+            self._baseline[key] = baseline
+        curves.update(baseline)
         masks = sel.masks[index] if sel.masks is not None else None
         where = None
         if masks is not None:
@@ -187,6 +182,24 @@ class EvaluateTab(View):
             self.clear_error()
 
         job.deliver(draw)
+
+    def _curve_pair(
+        self, job: Job, x: torch.Tensor, heat: torch.Tensor, target: Any, settings: dict, who: str
+    ) -> dict[str, Any]:
+        """MoRF and LeRF (or deletion and insertion) of one heatmap, keyed "<who> <kind>"."""
+        model, out = self.selection.model, {}
+        if self.kind.value == "region":
+            steps = min(50, regions(x, settings["patch"]))
+            for order in ("morf", "lerf"):
+                out[f"{who} {order}"] = ev.region_perturbation(
+                    model, x, heat, target=target, order=order, steps=steps, **settings
+                )
+                job.check()
+        else:
+            out[f"{who} deletion"] = ev.deletion(model, x, heat, target=target, **settings)
+            out[f"{who} insertion"] = ev.insertion(model, x, heat, target=target, **settings)
+            job.check()
+        return out
 
     # ------------------------------------------------------------------ the gallery
     def run_gallery(self, methods: list[str] | None = None) -> None:
