@@ -97,3 +97,16 @@ def test_every_method_declares_a_plain_tooltip() -> None:
         tip = xw.methods.get_method(name).tip
         assert tip.endswith(".") and tip[0].isupper(), name
         assert not any(ch in tip for ch in "∂Σ_^/"), (name, tip)  # words, not notation
+
+
+def test_the_coarse_first_map_needs_at_most_one_batch_of_windows() -> None:
+    """ResNet-18 at 224 px with patch 16 / stride 8 has 27 x 27 windows: every fourth row and
+    column (and the last) give 8 x 8 = 64; small grids keep every third."""
+    from xai_widgets.methods.occlusion import COARSE_WINDOWS, OcclusionGrid, coarse_step
+
+    assert coarse_step(27, 27) == 4 and coarse_step(15, 15) == 3
+    for side, patch, stride in ((224, 16, 8), (64, 8, 4), (300, 8, 4), (32, 4, 2)):
+        grid = OcclusionGrid.build(side, side, patch, stride)
+        _, (rows, cols) = grid.coarse_first(coarse_step(*grid.shape))
+        assert len(rows) * len(cols) <= COARSE_WINDOWS or min(grid.shape) < 3
+        assert rows[-1] == grid.shape[0] - 1 and cols[-1] == grid.shape[1] - 1
