@@ -7,7 +7,8 @@
   grid of regions, against Captum's ``FeatureAblation``, ``Lime`` (ridge, alpha 1) and
   ``KernelShap`` with its default one perturbation per forward and with 64 per forward
   (target: >= 3x faster than the default, not slower than 64).
-* ``rise``: Captum has no RISE; it runs against the same estimator with one mask per forward.
+* ``rise``: Captum has no RISE; it runs against the same estimator with one mask per forward
+  (each copy in channels_last too, as ours: the layout alone is not what is compared).
 
 Median of ``--repeat`` rounds after a warm-up, ours and the peer alternating within each round
 (``_common.timed``). ``--resnet`` also times the region methods on resnet18 at 224 px.
@@ -120,7 +121,8 @@ def bench_regions(name: str, model: nn.Module, size: int, device, repeat: int) -
         with torch.no_grad():
             for k in range(2000):
                 m = draws.make(slice(k, k + 1))
-                total += model(x * m[:, None])[0, target] * m[0]
+                copy = (x * m[:, None]).contiguous(memory_format=torch.channels_last)
+                total += model(copy)[0, target] * m[0]
         return total / (2000 * 0.5)
 
     t = timed(
