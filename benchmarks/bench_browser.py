@@ -31,7 +31,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -211,6 +212,24 @@ def open_explorer(page: Page, server, root: Path, name: str, source: str) -> Lab
     return nb
 
 
+@contextmanager
+def lab_page(prefix: str, height: int = 1000) -> Iterator[tuple[Page, object, Path]]:
+    """(page, JupyterLab server, scratch folder): a JupyterLab server and a headless Chromium
+    page on it, both stopped on exit."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        base = Path(tmp)
+        server = start_jupyterlab(base / "lab")
+        try:
+            with sync_playwright() as pw:
+                browser = launch_chromium(pw)
+                context = browser.new_context(viewport={"width": 1280, "height": height})
+                context.set_default_timeout(120_000)
+                yield context.new_page(), server, base
+                browser.close()
+        finally:
+            server.stop()
+
+
 def measure_floor(page: Page, server, root: Path, n: int) -> list[float]:
     nb = LabNotebook(page, server, server.add_notebook(write_canvas_notebook(root / "floor.ipynb")))
     nb.open()
@@ -318,37 +337,24 @@ def main() -> None:
 
     results: dict[str, dict] = {}
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="xw-bench-browser-") as tmp:
-        base = Path(tmp)
-        server = start_jupyterlab(base / "lab")
-        try:
-            with sync_playwright() as pw:
-                browser = launch_chromium(pw)
-                context = browser.new_context(viewport={"width": 1280, "height": 1000})
-                context.set_default_timeout(120_000)
-                page = context.new_page()
-                floor = measure_floor(page, server, base / "nb", args.floor)
-                print(f"floor (bare ipycanvas): p50 {statistics.median(floor):.0f} ms", flush=True)
-                for model in models:
-                    source = RESNET_CELL if model == "resnet18" else ZOO_CELL.format(name=model)
-                    repeat = args.resnet_repeat if model == "resnet18" else args.repeat
-                    print(f"{model}: opening", flush=True)
-                    nb = open_explorer(page, server, base / "nb", model, source)
-                    ex = ExplorerPage(page, nb.path)
-                    n_images = int(ex.kernel("print(len(explorer.selection.pictures))"))
-                    parts: dict[str, object] = {}
-                    parts["toggles"] = measure_toggles(
-                        ex, model, methods, repeat, args.budget_s, log
-                    )
-                    parts["class"] = measure_class_switch(ex, model, repeat, log)
-                    parts["fresh"] = measure_fresh_image(ex, model, n_images, repeat, log)
-                    parts["layer"] = measure_layer_switch(ex, model, repeat, log)
-                    parts["occlusion"] = measure_occlusion(ex, model, repeat, args.budget_s, log)
-                    results[model] = parts
-                    server.shutdown_sessions(nb.path)
-                browser.close()
-        finally:
-            server.stop()
+    with lab_page("xw-bench-browser-") as (page, server, base):
+        floor = measure_floor(page, server, base / "nb", args.floor)
+        print(f"floor (bare ipycanvas): p50 {statistics.median(floor):.0f} ms", flush=True)
+        for model in models:
+            source = RESNET_CELL if model == "resnet18" else ZOO_CELL.format(name=model)
+            repeat = args.resnet_repeat if model == "resnet18" else args.repeat
+            print(f"{model}: opening", flush=True)
+            nb = open_explorer(page, server, base / "nb", model, source)
+            ex = ExplorerPage(page, nb.path)
+            n_images = int(ex.kernel("print(len(explorer.selection.pictures))"))
+            parts: dict[str, object] = {}
+            parts["toggles"] = measure_toggles(ex, model, methods, repeat, args.budget_s, log)
+            parts["class"] = measure_class_switch(ex, model, repeat, log)
+            parts["fresh"] = measure_fresh_image(ex, model, n_images, repeat, log)
+            parts["layer"] = measure_layer_switch(ex, model, repeat, log)
+            parts["occlusion"] = measure_occlusion(ex, model, repeat, args.budget_s, log)
+            results[model] = parts
+            server.shutdown_sessions(nb.path)
 
     print(f"\nJupyterLab + headless Chromium, CPU; {time.monotonic() - started:.0f} s in all.")
     print("ms from the user's event to changed heatmap pixels (done = finished map);")

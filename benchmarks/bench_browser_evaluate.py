@@ -20,7 +20,6 @@ import argparse
 import re
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,10 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the browser test layer is the package `browser`
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_browser import ZOO, ZOO_CELL, open_explorer  # noqa: E402
+from bench_browser import ZOO, ZOO_CELL, lab_page, open_explorer  # noqa: E402
 from browser.explorer_page import ExplorerPage  # noqa: E402
-from browser.harness import launch_chromium, start_jupyterlab  # noqa: E402
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Page  # noqa: E402
 
 TARGET_MS = 500.0
 METHODS = "saliency,grad_cam,input_x_gradient,guided_backprop,grad_cam_pp,integrated_gradients"
@@ -105,39 +103,28 @@ def main() -> None:
     methods = args.methods.split(",")
     rows = []
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="xw-bench-evaluate-") as tmp:
-        base = Path(tmp)
-        server = start_jupyterlab(base / "lab")
-        try:
-            with sync_playwright() as pw:
-                browser = launch_chromium(pw)
-                context = browser.new_context(viewport={"width": 1280, "height": 1100})
-                context.set_default_timeout(120_000)
-                page = context.new_page()
-                for model in [m for m in args.models.split(",") if m]:
-                    print(f"{model}: opening", flush=True)
-                    source = ZOO_CELL.format(name=model)
-                    nb = open_explorer(page, server, base / "nb", model, source)
-                    ex = ExplorerPage(page, nb.path)
-                    names = labels(ex)
-                    open_tab(page)
-                    times, py = [], []
-                    for r in range(args.repeat + 1):  # round 0: warm-up
-                        method = methods[r % len(methods)]
-                        if method == ex.kernel("print(explorer.selection.method)").strip():
-                            method = methods[(r + 1) % len(methods)]
-                        ms, py_ms = pick(page, method, names[method])
-                        print(f"  {model:10s} {method:22s} {ms:7.0f} ms  (py {py_ms} ms)")
-                        if r > 0:
-                            times.append(ms)
-                            if py_ms is not None:
-                                py.append(py_ms)
-                    rows.append((model, statistics.median(times), max(times),
-                                 statistics.median(py) if py else float("nan")))  # fmt: skip
-                    server.shutdown_sessions(nb.path)
-                browser.close()
-        finally:
-            server.stop()
+    with lab_page("xw-bench-evaluate-", height=1100) as (page, server, base):
+        for model in [m for m in args.models.split(",") if m]:
+            print(f"{model}: opening", flush=True)
+            source = ZOO_CELL.format(name=model)
+            nb = open_explorer(page, server, base / "nb", model, source)
+            ex = ExplorerPage(page, nb.path)
+            names = labels(ex)
+            open_tab(page)
+            times, py = [], []
+            for r in range(args.repeat + 1):  # round 0: warm-up
+                method = methods[r % len(methods)]
+                if method == ex.kernel("print(explorer.selection.method)").strip():
+                    method = methods[(r + 1) % len(methods)]
+                ms, py_ms = pick(page, method, names[method])
+                print(f"  {model:10s} {method:22s} {ms:7.0f} ms  (py {py_ms} ms)")
+                if r > 0:
+                    times.append(ms)
+                    if py_ms is not None:
+                        py.append(py_ms)
+            rows.append((model, statistics.median(times), max(times),
+                         statistics.median(py) if py else float("nan")))  # fmt: skip
+            server.shutdown_sessions(nb.path)
     print(f"\nJupyterLab + headless Chromium, CPU; {time.monotonic() - started:.0f} s in all.")
     print("ms from picking a method in the Evaluate tab to its curves on screen")
     print(f"(map + MoRF/LeRF of the method and of a random map); target p50 <= {TARGET_MS:.0f}\n")

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch import nn
 
+from ..datasource import numbered
+
 __all__ = ["count_batches", "input_count", "iter_batches"]
 
 Inputs = tuple[torch.Tensor, ...]
@@ -108,7 +110,7 @@ def iter_batches(
     source = _source(data, k)
     total = len(source) if hasattr(source, "__len__") else None  # type: ignore[arg-type]
     samples = 0
-    for i, batch in enumerate(source):
+    for i, batch in numbered(source, "zscores", "data"):
         inputs = _as_inputs(batch, k, f"batch {i}")
         n = inputs[0].shape[0]
         for start in range(0, n, batch_size):

@@ -21,13 +21,11 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
+from ..datasource import DataError, numbered
+
 __all__ = ["DataError", "count", "is_stream", "stream"]
 
 Batch = tuple[int, torch.Tensor, torch.Tensor | None]
-
-
-class DataError(RuntimeError):
-    """The data source raised while producing a batch (the cause is chained)."""
 
 
 def is_stream(images: object) -> bool:
@@ -70,20 +68,6 @@ def stream(images: object, masks: torch.Tensor | None, batch: int = 0) -> Iterat
             part = slice(start, start + batch)
             yield index, images[part], (masks[part] if masks is not None else None)
         return
-    else:
-        source = images  # type: ignore[assignment]
-    iterator = iter(source)
-    index = 0
-    while True:
-        try:
-            item = next(iterator)
-        except StopIteration:
-            return
-        except Exception as exc:
-            raise DataError(
-                f"benchmark: parameter 'images': the data source raised at batch {index} "
-                f"({type(exc).__name__}: {exc}); the model is untouched"
-            ) from exc
+    for index, item in numbered(images, "benchmark", "images"):  # type: ignore[arg-type]
         xb, mb = _split(item, index)
         yield index, xb, mb
-        index += 1

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..checks import check_input
+from ..datasource import numbered
 from ..hooks import StopForward, borrowed, capture, stop_after, watch_calls
 from ..layers import (
     default_layer,
@@ -195,7 +196,7 @@ def iter_batches(
             f"(e.g. a DataLoader), not {type(images).__name__}"
         )
     total = len(images) if hasattr(images, "__len__") else None  # type: ignore[arg-type]
-    for i, item in enumerate(images):
+    for i, item in numbered(images, what, "images"):
         batch, labels = _split(item)
         x = check_input(model, batch)
         size = chunk_size(x[0], grad=grad)
