@@ -28,9 +28,11 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from .harness import (
     ARTIFACTS,
     CHROMIUM,
+    JLAB_WIDGET_MANAGER_URL,
     NON_LOOPBACK_URL,
     OFFLINE_CDN_ERROR,
     PAGE_TIMEOUT_MS,
+    WIDGET_RESTORE_RACE,
     ConsoleLog,
     JupyterLabServer,
     LabNotebook,
@@ -88,6 +90,7 @@ def browser_page(
     try:
         page = context.new_page()
         console_log.attach(page)
+        console_log.ignore(WIDGET_RESTORE_RACE, JLAB_WIDGET_MANAGER_URL)
         request.node.stash[CONSOLE_KEY] = console_log
         yield page
     finally:

@@ -184,3 +184,28 @@ def test_voila_bare_client_ready_redraw_stays_blank(
         browser_page.goto(server.app_url)
     canvas = wait_visible(browser_page, SELECTOR)
     assert not canvas_image(canvas).any(), "the bare redraw reached the new client"
+
+
+def test_console_log_ignores_only_the_widget_managers_restore_race() -> None:
+    """The ipywidgets restore race (message recorded in CI) is ignored from the JupyterLab
+    manager's bundle only; the same text from another source, or another error, still fails."""
+    from .harness import JLAB_WIDGET_MANAGER_URL, WIDGET_RESTORE_RACE, ConsoleEntry
+
+    manager = (
+        "http://127.0.0.1:54367/lab/extensions/@jupyter-widgets/jupyterlab-manager/static/"
+        "32.3281b05d23655ae8.js?v=3281b05d23655ae8"
+    )
+    race = (
+        "Error: widget model not found\n"
+        f"    at x.get_model ({manager}:1:3546)\n"
+        "    at async Promise.all (index 0)\n"
+        f"    at async x._make_model ({manager}:3:2261)"
+    )
+    log = ConsoleLog()
+    log.ignore(WIDGET_RESTORE_RACE, JLAB_WIDGET_MANAGER_URL)
+    log.entries += [
+        ConsoleEntry("console", "error", race, manager),
+        ConsoleEntry("console", "error", race, "http://127.0.0.1:1/files/ours.js"),
+        ConsoleEntry("console", "error", "Error: Could not create a view", manager),
+    ]
+    assert [e.url for e in log.errors()] == ["http://127.0.0.1:1/files/ours.js", manager]
