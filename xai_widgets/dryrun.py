@@ -1,7 +1,9 @@
 """What one dry forward of one sample tells about a model's layers: every output shape, the
 layout of each 4-D output (:mod:`xai_widgets.layouts`), the order modules complete in, which
 leaves mix channels, how many classes the output has, which modules pass their input on, and
-which 3-D outputs are vision-transformer tokens on a patch grid (:mod:`xai_widgets.tokens`).
+which 3-D outputs are vision-transformer tokens on a patch grid (:mod:`xai_widgets.tokens`),
+and which outputs do not depend on the input at all (a second forward of another input leaves
+them unchanged: the held inputs of a multi-input model, constants).
 :mod:`xai_widgets.layers` memoizes it per model and input and builds ``spatial_layers`` and
 ``default_layer`` on it.
 
@@ -41,7 +43,9 @@ class DryRun:
     ``order``: every completed named module, in order; ``mixing``: leaf modules with a weight
     of two or more dimensions (convolution, linear); ``classes``: the number of logits (None
     when the output has no recognisable logits tensor); ``passthrough``: modules that returned
-    their input itself (``Identity``, ``Dropout`` in eval).
+    their input itself (``Identity``, ``Dropout`` in eval); ``static``: modules whose output
+    was exactly the same for a second, different input (they do not see the input); ``classes``
+    of a dense model (per-pixel scores (N, K, H, W)) is K.
     """
 
     shapes: list[tuple[str, tuple[int, ...]]]
@@ -52,6 +56,7 @@ class DryRun:
     passthrough: frozenset[str] = frozenset()
     tokens: dict[str, TokenGrid] | None = None
     attention: tuple[str, ...] = ()
+    static: frozenset[str] = frozenset()
 
     @property
     def spatial(self) -> list[tuple[str, tuple[int, ...]]]:
@@ -114,8 +119,32 @@ def dry_run(model: nn.Module, sample: torch.Tensor) -> DryRun:
             if grid is not None:
                 tokens[name] = grid
 
-    with borrowed(model), watch_calls(model, seen), torch.no_grad():
-        model(sample)
+    first: dict[str, tuple[float, float]] = {}
+    second: dict[str, tuple[float, float]] = {}
+
+    def printer(into: dict[str, tuple[float, float]]):
+        def record(name: str, _m: nn.Module, _i: tuple, _v: tuple, output: object) -> None:
+            if (
+                name
+                and isinstance(output, torch.Tensor)
+                and output.is_floating_point()
+                and (not output.is_meta)
+            ):
+                into[name] = _fingerprint(output)
+
+        return record
+
+    def both(name: str, module: nn.Module, inputs: tuple, versions: tuple, output: object) -> None:
+        seen(name, module, inputs, versions, output)
+        printer(first)(name, module, inputs, versions, output)
+
+    with borrowed(model), torch.no_grad():
+        with watch_calls(model, both):
+            model(sample)
+        if not sample.is_meta:  # values exist: run another input
+            with watch_calls(model, printer(second)):
+                model(_other(sample))
+    static = frozenset(n for n, p in first.items() if second.get(n) == p)
     mixing = frozenset(
         name
         for name, m in model.named_modules()
@@ -125,7 +154,7 @@ def dry_run(model: nn.Module, sample: torch.Tensor) -> DryRun:
     classes = None
     try:
         logits = select_logits(result[0]) if result else None
-        if logits is not None and logits.dim() == 2:
+        if logits is not None and logits.dim() in (2, 4):
             classes = int(logits.shape[1])
     except ValueError:
         pass
@@ -138,4 +167,19 @@ def dry_run(model: nn.Module, sample: torch.Tensor) -> DryRun:
         frozenset(passthrough),
         tokens,
         tuple(n for n in order if isinstance(model.get_submodule(n), nn.MultiheadAttention)),
+        static,
     )
+
+
+def _fingerprint(output: torch.Tensor) -> tuple[float, float]:
+    """Two sums that differ when the tensor does (a cheap test of "same output")."""
+    flat = output.detach().reshape(-1).double()
+    weights = torch.arange(flat.numel(), device=flat.device, dtype=flat.dtype) % 7 + 1
+    return float(flat.sum()), float((flat * weights).sum())
+
+
+def _other(sample: torch.Tensor) -> torch.Tensor:
+    """A different input of the same shape and scale (fixed noise added)."""
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randn(sample.shape, generator=generator).to(sample.device, sample.dtype)
+    return sample + noise * (sample.float().std().item() + 1e-2)

@@ -128,7 +128,8 @@ class Target:
         """Fix the explained classes on the clean output (the model's return value, logits
         (N, K) after ``output=``); returns the (N,) scores."""
         logits = self.logits(output)
-        if logits.dim() != 2 or logits.shape[0] != self.n:
+        dense_ok = self.fn is not None and logits.dim() > 2  # a callable reads any (N, ...)
+        if (logits.dim() != 2 and not dense_ok) or logits.shape[0] != self.n:
             how = "the model returned" if logits is output else "output= picked"
             raise ValueError(
                 f"{how} shape {tuple(logits.shape)}; a classifier output "

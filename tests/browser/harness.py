@@ -120,7 +120,9 @@ NON_LOOPBACK_URL = r"https?://(?!127\.0\.0\.1[:/]|localhost[:/]).*"
 # test checks what it draws, so this one upstream message (from the manager's bundle only) is
 # not a failure.
 WIDGET_RESTORE_RACE = r"(?s)Error: widget model not found\n\s+at \S+\.get_model .*"
-JLAB_WIDGET_MANAGER_URL = r"https?://127\.0\.0\.1:\d+/lab/extensions/@jupyter-widgets/jupyterlab-manager/.*"
+JLAB_WIDGET_MANAGER_URL = (
+    r"https?://127\.0\.0\.1:\d+/lab/extensions/@jupyter-widgets/jupyterlab-manager/.*"
+)
 
 
 def launch_chromium(pw: Playwright) -> Browser:

@@ -38,6 +38,7 @@ from .engine import Job
 from .heads import HeadGrid
 from .layered import LayeredCanvas
 from .panels import OverlayPanel, TopClasses
+from .prediction import PredictionPanel
 from .probe import ProbePanel
 from .regions import RegionOverlay
 from .selection import Selection
@@ -53,7 +54,8 @@ class ExplainTab(View):
     """The explanation surface (see the module doc); ``size`` is the canvas's longer side."""
 
     title = "Explain"
-    follows = ("index", "method", "target", "layer", "params")
+    follows = ("index", "method", "target", "layer", "params", "region")
+    scenes = True
 
     def __init__(self, selection: Selection, *, lazy: bool = True, size: int = 320) -> None:
         self._size = size
@@ -64,6 +66,7 @@ class ExplainTab(View):
         self._drawn: tuple[int, int] | None = None
         self._checked: int | None = None
         self.unavailable: dict[str, str] = {}
+        self._explained: str | None = None  # the explained class's name, for the legend
         super().__init__(selection, lazy=lazy)
         self.add_class("xw-explain")
 
@@ -102,6 +105,7 @@ class ExplainTab(View):
         self.probes = ProbePanel(sel, self.canvas, self.scale, self.submit, self.regions)
         self.compare = ComparePanel(sel, self.submit)
         self.heads = HeadGrid(sel, self.submit)
+        self.prediction = PredictionPanel(sel)
         side = w.VBox(
             [
                 self.top.widget,
@@ -116,7 +120,7 @@ class ExplainTab(View):
             layout=w.Layout(margin="0 0 0 16px"),
         )
         left = w.VBox(
-            [self.canvas.widget, self.probes.label, self.heads.widget],
+            [self.canvas.widget, self.probes.label, self.heads.widget, self.prediction.panel],
             layout=w.Layout(width=f"{self.canvas.width}px", flex="0 0 auto"),
         )
         status = w.HBox(
@@ -168,7 +172,7 @@ class ExplainTab(View):
             self.submit("methods", lambda j: self._check_methods(j, index), "methods")
         if session.light:
             job.single_thread()
-        forwards = build_method(sel.model, session.x, method, params).cost(session.x)
+        forwards = build_method(session.model, session.x, method, params).cost(session.x)
         if forwards is not None and forwards > ESTIMATE_ABOVE:
             seconds = forwards * session.forward_ms() / 1000
             cost = (
@@ -193,12 +197,13 @@ class ExplainTab(View):
         sel = self.selection
         session = sel.session(index)
         reasons = {}
-        with borrowed(sel.model):
+        model = session.model
+        with borrowed(model):
             for name in list_methods():
                 job.check()
                 try:
-                    method = build_method(sel.model, session.x, name, sel.param_values(name))
-                    reasons[name] = method.unavailable(sel.model, session.x, session.fwd)
+                    method = build_method(model, session.x, name, sel.param_values(name))
+                    reasons[name] = method.unavailable(model, session.x, session.fwd)
                 except (TypeError, ValueError) as exc:
                     reasons[name] = str(exc)
         reasons = {k: v for k, v in reasons.items() if v}
@@ -211,7 +216,11 @@ class ExplainTab(View):
 
     def _describe(self, e: Explanation, session: ImageSession, elapsed_ms: float) -> str:
         cls = session.predicted if self.selection.target is None else self.selection.target
-        return status_line(e, self.selection.class_name(cls), elapsed_ms)
+        self._explained = self.selection.class_name(cls)
+        line = status_line(e, self._explained, elapsed_ms)
+        if session.dense:
+            line += " · mean over the region of the prediction map"
+        return line + (f" · {html.escape(session.note)}" if session.note else "")
 
     # ------------------------------------------------------------------ drawing
     def _show_picture(self, index: int, session: ImageSession) -> None:
@@ -223,9 +232,10 @@ class ExplainTab(View):
             self.probes.draw_map(session, index)
         selected = session.predicted if sel.target is None else sel.target
         self.top.show(session.top(5), sel.class_name, selected)
-        default = default_layer(sel.model, session.x) if session.layers else ""
-        shown = picker_layers(sel.model, session.x, session.layers)
-        options = layer_options(shown, sel.model, default)
+        self.prediction.show(session, selected)
+        default = default_layer(session.model, session.x) if session.layers else ""
+        shown = picker_layers(session.model, session.x, session.layers)
+        options = layer_options(shown, session.model, default)
         if self.layer_picker.options != tuple(options):
             self.layer_picker.options = options
             names = [v for _, v in options]
@@ -247,7 +257,9 @@ class ExplainTab(View):
 
     def _class(self) -> str | None:
         e = self.explanation
-        return self.selection.class_name(e.target[0]) if e is not None and e.target else None
+        if e is not None and e.target:
+            return self.selection.class_name(e.target[0])
+        return self._explained if e is not None else None  # a region target of a dense model
 
     def _meaning(self, mode: str) -> str:
         return html.escape(legend(mode, self._class()))

@@ -53,7 +53,13 @@ class Explorer(w.VBox):
             masks: a ground-truth (H, W) bool mask per picture, for the localisation measures;
             dataset: the data exemplars and statistics run over (default: the gallery);
             output: where the logits are in what the model returns (an index, a key or a
-            callable; default: a tensor, a tuple's first, a dict's "logits", ``.logits``).
+            callable; default: a tensor, a tuple's first, a dict's "logits", ``.logits``);
+            explain_input: for scenes of a multi-input model (``images`` a list of tuples of
+            inputs), the input explained; the others are held at the scene's values and only
+            the tabs that handle scenes are shown (the Explain tab).
+
+    A per-pixel model (output (N, K, H, W)) is explained through a class's mean score over a
+    region chosen on its prediction map, shown beside the picture (:mod:`.prediction`).
     """
 
     def __init__(
@@ -71,10 +77,12 @@ class Explorer(w.VBox):
         masks: Sequence[Any] | None = None,
         dataset: Any = None,
         output: Any = None,
+        explain_input: int = 0,
     ) -> None:
         self.selection = Selection(
             model, images, classes=classes, preprocess=preprocess, names=names, method=method,
             input_size=input_size, masks=masks, dataset=dataset, output=output,
+            explain_input=explain_input,
         )  # fmt: skip
         sel = self.selection
         self.gallery = Gallery(sel.pictures, lambda i: setattr(sel, "index", i))
@@ -84,7 +92,9 @@ class Explorer(w.VBox):
         self.upload.add_class("xw-upload")
         self.upload.observe(self._uploaded, "value")
         self.views: list[View] = []
-        for cls in registered_tabs() if tabs is None else tabs:
+        if tabs is None:  # a multi-input model's scenes: the tabs that can show them
+            tabs = [t for t in registered_tabs() if sel.scenes is None or t.scenes]
+        for cls in tabs:
             view = cls(sel, size=size) if cls is ExplainTab else cls(sel)
             self.views.append(view)
         self.tabs = w.Tab(self.views, titles=[v.title for v in self.views])
@@ -113,6 +123,12 @@ class Explorer(w.VBox):
 
         card = zoo.card(name)
         seed = card.test_seed if seed is None and card.test_seed is not None else (seed or 0)
+        if card.dataset == "sea_ice":  # two sensors per scene, per-pixel labels
+            sar, mwr, _labels = data.dataset(card.dataset, n, seed=seed, **card.dataset_kwargs)
+            return cls(
+                zoo.load(name), list(zip(sar, mwr, strict=True)), classes=card.classes,
+                names=[f"scene {i}" for i in range(n)], **kwargs,
+            )  # fmt: skip
         images, labels, masks = data.dataset(card.dataset, n, seed=seed, **card.dataset_kwargs)
         names = [f"#{i} {card.classes[int(y)]}" for i, y in enumerate(labels)]
         if masks is not None and "masks" not in kwargs:

@@ -177,6 +177,14 @@ def describe(result: ProbeResult, class_name: Callable[[int], str], predicted: i
     if not result.measurable:
         return f"{where}: no measurable change for <i>{name}</i> (below float noise)."
     (l0, l1), (p0, p1), (m0, m1) = result.logit, result.prob, result.margin
+    if result.dense:  # a per-pixel model: means over the explained region
+        text = (
+            f"{where}: mean P(<i>{name}</i>) over the explained region {p0:.3f} → "
+            f"<b>{p1:.3f}</b> ({p1 - p0:+.3g})"
+        )
+        if m0 != float("inf"):
+            text += f", margin to the runner-up {m0:.3g} → {m1:.3g}"
+        return text + "."
     text = (
         f"{where}: <i>{name}</i> logit {l0:.3g} → <b>{l1:.3g}</b> ({l1 - l0:+.3g}), "
         f"probability {p0:.3f} → <b>{p1:.3f}</b> ({p1 - p0:+.3g}), "

@@ -26,7 +26,18 @@ from typing import Any
 
 import torch
 from torch import nn
-from traitlets import Dict, HasTraits, Instance, Int, List, TraitError, Unicode, observe, validate
+from traitlets import (
+    Dict,
+    HasTraits,
+    Instance,
+    Int,
+    List,
+    TraitError,
+    Tuple,
+    Unicode,
+    observe,
+    validate,
+)
 
 from ..checks import check_model
 from ..layers import model_device
@@ -35,6 +46,7 @@ from ..outputs import OutputSpec, check_output_spec
 from ..params import check_params, clamp_related
 from .engine import Engine
 from .images import Picture, Preprocess, picture, pictures
+from .scenes import Scenes, check_region
 from .session import ImageSession
 
 __all__ = ["Selection"]
@@ -47,12 +59,15 @@ class Selection(HasTraits):
     """What every tab shows: see the module doc.
 
     Args:
-        model: any ``torch.nn.Module`` image classifier; never modified.
+        model: any ``torch.nn.Module`` image classifier, or per-pixel model (output (N, K,
+            H, W): classes are scored by their mean over ``region``); never modified.
         images: a batch tensor, a list of tensors / numpy arrays / PIL images, or a dataset
-            name of :mod:`xai_widgets.data`.
+            name of :mod:`xai_widgets.data`; for a model with several inputs, a list of
+            scenes, each a tuple of its inputs without the batch axis (:mod:`.scenes`).
         classes: class names (index -> name); preprocess: None, a zoo card, ``(mean, std)``
             or a callable picture -> tensor (see :class:`~.images.Preprocess`); names: the
-            pictures' names; method: the method shown first.
+            pictures' names; method: the method shown first; explain_input: which input of a
+            scene is explained (the others are held at the scene's values).
     """
 
     pictures = List(help="the pictures: what the canvas shows beside what the model sees")
@@ -63,6 +78,10 @@ class Selection(HasTraits):
     params = Dict(help="the current method's parameter values (replace, never mutate)")
     engine = Instance(Engine, help="the latest-wins compute lanes every tab shares")
     focus = Dict(help="a request to show something in another tab: {'tab': title, trait: value}")
+    region = Tuple(
+        None, allow_none=True,
+        help="a per-pixel model's explained region (top, left, bottom, right); None: all",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -78,8 +97,10 @@ class Selection(HasTraits):
         masks: Sequence[Any] | None = None,
         dataset: Any = None,
         output: OutputSpec = None,
+        explain_input: int = 0,
     ) -> None:
         self.model = check_model(model)
+        images, self.scenes = Scenes.split(self.model, images, explain_input)
         self.output = check_output_spec(output)
         self.preprocess = Preprocess.of(preprocess, input_size)
         self.classes = [str(c) for c in classes] if classes is not None else None
@@ -116,6 +137,13 @@ class Selection(HasTraits):
         if value is not None and value < 0:
             raise TraitError(f"target must be a class index >= 0 or None, got {value}")
         return value
+
+    @validate("region")
+    def _valid_region(self, proposal: dict) -> tuple[int, int, int, int] | None:
+        try:
+            return check_region(proposal["value"], tuple(self.picture.input.shape[1:]))
+        except (TypeError, ValueError) as exc:
+            raise TraitError(str(exc)) from exc
 
     @validate("params")
     def _valid_params(self, proposal: dict) -> dict:
@@ -173,6 +201,8 @@ class Selection(HasTraits):
 
     def add_picture(self, image: Any, name: str = "") -> int:
         """Add an image (tensor, numpy array, PIL) and select it; returns its index."""
+        if self.scenes is not None:
+            raise ValueError("a multi-input model's scenes are fixed; no picture can be added")
         pic = picture(image, self.preprocess, name or f"#{len(self.pictures)}")
         expected = tuple(self.pictures[0].input.shape)
         if tuple(pic.input.shape) != expected:
@@ -220,13 +250,17 @@ class Selection(HasTraits):
             session = self._sessions.get(index)
             if session is not None:
                 self._sessions.move_to_end(index)
+                session.region = self.region
                 return session
         pic = self.pictures[index]
-        session = ImageSession.open(self.model, pic.input[None].to(self.device), self.output)
+        model = self.model if self.scenes is None else self.scenes.model_for(index, self.device)
+        session = ImageSession.open(model, pic.input[None].to(self.device), self.output)
+        session.note = "" if self.scenes is None else self.scenes.note()
         with self._sessions_lock:
             session = self._sessions.setdefault(index, session)
             while len(self._sessions) > _SESSIONS:
                 self._sessions.popitem(last=False)
+        session.region = self.region
         return session
 
     def open_session(self, index: int | None = None) -> ImageSession | None:

@@ -26,6 +26,7 @@ from torch import nn
 
 from ..api import explain_stream
 from ..checks import check_input
+from ..dense import RegionTarget, region_mask
 from ..explanation import Explanation
 from ..hooks import borrowed
 from ..layers import spatial_layers
@@ -51,6 +52,7 @@ class ProbeResult:
     top_after: int
     box: tuple[int, int, int, int]
     area: int | None = None  # pixels of an occluded region (None: the whole box)
+    dense: bool = False  # scores are a per-pixel model's means over the explained region
 
     @property
     def before(self) -> float:
@@ -89,6 +91,9 @@ class ImageSession:
     probe_count: torch.Tensor | None = field(default=None, repr=False)
     _forward_ms: float | None = field(default=None, repr=False)
     output: OutputSpec = field(default=None, repr=False)
+    maps: torch.Tensor | None = field(default=None, repr=False)  # dense: (K, H, W) on the CPU
+    region: tuple[int, int, int, int] | None = None  # dense: the explained region; None: all
+    note: str = ""  # what the status says besides the method (the explained input)
 
     @classmethod
     def open(cls, model: nn.Module, x: torch.Tensor, output: OutputSpec = None) -> ImageSession:
@@ -100,24 +105,54 @@ class ImageSession:
         with borrowed(model):
             fwd = Forward.spatial(model, x)
         logits = select_logits(fwd.output, output)
-        if logits.dim() != 2 or logits.shape[0] != 1:
+        dense = logits.dim() == 4 and logits.shape[0] == 1
+        if (logits.dim() != 2 and not dense) or logits.shape[0] != 1:
             raise ValueError(
                 f"the model's scores have shape {tuple(logits.shape)} for one image; a "
-                "classifier returning (1, classes) scores is needed (pass output= to pick them "
-                "from what the model returns)"
+                "classifier returning (1, classes) scores, or a per-pixel model returning "
+                "(1, classes, H, W), is needed (pass output= to pick them from what the model "
+                "returns)"
             )
-        probs = torch.softmax(logits.detach()[0].float(), 0).cpu()
+        maps = _probability_maps(logits.detach()[0]) if dense else None
+        if maps is not None:
+            probs = maps.mean((1, 2))
+        else:
+            probs = torch.softmax(logits.detach()[0].float(), 0).cpu()
         session = cls(model, x, fwd, probs, layers, (time.perf_counter() - start) * 1000)
-        session.output = output
+        session.output, session.maps = output, maps
         return session
 
     @property
+    def dense(self) -> bool:
+        """A per-pixel model: classes are scored by their mean over :attr:`region`."""
+        return self.maps is not None
+
+    def region_mask(self) -> torch.Tensor:
+        """The explained region of a dense model's output map as a boolean (H, W) mask."""
+        assert self.maps is not None
+        return region_mask(self.region, tuple(self.maps.shape[1:]))
+
+    def class_scores(self) -> torch.Tensor:
+        """(K,) on the CPU: a classifier's probabilities; a dense model's mean probability of
+        each class over the region."""
+        if self.maps is None:
+            return self.probs
+        return self.maps[:, self.region_mask()].mean(1)
+
+    @property
     def predicted(self) -> int:
-        return int(self.probs.argmax())
+        return int(self.class_scores().argmax())
 
     def top(self, k: int = 5) -> list[tuple[int, float]]:
-        values, indices = self.probs.topk(min(k, self.probs.numel()))
+        scores = self.class_scores()
+        values, indices = scores.topk(min(k, scores.numel()))
         return list(zip(indices.tolist(), values.tolist(), strict=False))
+
+    def target_spec(self, target: int | None) -> int | RegionTarget:
+        """What ``explain`` is given for the explained class ``target`` (None: the predicted
+        one): the class, or for a dense model its mean score over the region."""
+        cls = self.predicted if target is None else int(target)
+        return RegionTarget(cls, self.region_mask()) if self.maps is not None else cls
 
     def explain(self, method: str, params: dict[str, Any], target: int | None, **options: Any):
         """The exact explanation (the last result of :meth:`stream`)."""
@@ -140,7 +175,7 @@ class ImageSession:
             self.model,
             self.x,
             method,
-            target=self.predicted if target is None else target,
+            target=self.target_spec(target),
             progress=progress,
             cache=self.fwd,
             output=self.output,
@@ -164,15 +199,22 @@ class ImageSession:
         with borrowed(self.model), torch.no_grad():
             logits = select_logits(self.model(occluded), self.output)[0].detach().float().cpu()
         clean = select_logits(self.fwd.output, self.output).detach()[0].float().cpu()
-        probs = torch.softmax(logits, 0)
+        before = self.class_scores()
+        if self.maps is not None:  # a dense model: the region means of the scores
+            area = self.region_mask()
+            probs = _probability_maps(logits)[:, area].mean(1)
+            clean, logits = clean[:, area].mean(1), logits[:, area].mean(1)
+        else:
+            probs = torch.softmax(logits, 0)
         result = ProbeResult(
             cls,
             (float(clean[cls]), float(logits[cls])),
-            (float(self.probs[cls]), float(probs[cls])),
+            (float(before[cls]), float(probs[cls])),
             (_margin(clean, cls), _margin(logits, cls)),
             int(probs.argmax()),
             box,
             None if isinstance(region, tuple) else int(mask.sum()),
+            self.maps is not None,
         )
         if self.probe_sum is None or self.probe_count is None:
             self.probe_sum = torch.zeros(self.x.shape[2:])
@@ -227,3 +269,14 @@ class ImageSession:
 
     def clear_probes(self) -> None:
         self.probe_sum = self.probe_count = None
+
+
+def _probability_maps(scores: torch.Tensor) -> torch.Tensor:
+    """(K, H, W) per-pixel probabilities on the CPU: a softmax over K classes; one channel is
+    read as a probability when it lies in [0, 1] (a model ending in a sigmoid), else as a logit
+    (sigmoid applied)."""
+    scores = scores.float().cpu()
+    if scores.shape[0] > 1:
+        return torch.softmax(scores, 0)
+    inside = bool(scores.min() >= 0) and bool(scores.max() <= 1)
+    return scores if inside else torch.sigmoid(scores)

@@ -33,6 +33,8 @@ class View(w.VBox):
 
     title: ClassVar[str] = ""
     follows: ClassVar[tuple[str, ...]] = ("index",)
+    #: works on scenes of a multi-input model (each session's model is then a one-input view)
+    scenes: ClassVar[bool] = False
 
     def __init__(self, selection: Selection, *, lazy: bool = True) -> None:
         if not isinstance(selection, Selection):

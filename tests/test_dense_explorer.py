@@ -1,0 +1,133 @@
+"""The Explorer on a per-pixel, two-input model (issue 14): the prediction map beside the
+picture, a region chosen by drag or click, every applicable method on the region's mean, the
+explained input named in the status, probes that report the region's mean."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from traitlets import TraitError
+
+import xai_widgets as xw
+from xai_widgets.widgets.explain_tab import ExplainTab
+
+FAST = {
+    "occlusion": {"patch": 32, "stride": 32}, "area_occlusion": {"n_segments": 16},
+    "rise": {"masks": 64}, "lime": {"samples": 32}, "kernel_shap": {"samples": 32},
+    "integrated_gradients": {"steps": 8}, "smoothgrad": {"samples": 4},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def explorer():
+    ex = xw.Explorer.from_zoo("fusion_small", n=2, size=256)
+    assert ex.wait(120)
+    yield ex
+    ex.close()
+
+
+def test_only_the_explain_tab_and_the_status_names_the_explained_input(explorer) -> None:
+    assert [type(v) for v in explorer.views] == [ExplainTab]
+    status = explorer.explain_tab.status.value
+    assert "explaining sar; mwr held at this scene" in status
+    assert "mean over the region" in status
+
+
+def test_the_prediction_map_is_shown_and_top_classes_are_region_means(explorer) -> None:
+    tab, sel = explorer.explain_tab, explorer.selection
+    sel.region = None
+    assert explorer.wait(60)
+    assert tab.prediction.panel.layout.display is None
+    state = tab.prediction.state()
+    assert state == {"cls": 0, "region": (0, 0, 128, 128), "shown": True}
+    session = sel.session()
+    assert session.maps is not None
+    mean = float(session.maps[0].mean())
+    assert tab.top.buttons[0].description.startswith("ice")
+    assert f"{mean:.3f}" in tab.prediction.caption.value
+    picture = tab.prediction.picture()
+    assert picture is not None and picture.shape == (160, 160, 3)
+
+
+def test_a_drag_sets_the_region_and_the_map_follows(explorer) -> None:
+    tab, sel = explorer.explain_tab, explorer.selection
+    sel.method = "saliency"
+    assert explorer.wait(60)
+    whole = explorer.explanation.heatmap.clone()
+    scale = tab.prediction.scale  # 160 / 128
+    tab.prediction._down(10 * scale, 20 * scale)  # the mouse, in canvas pixels (x, y)
+    tab.prediction._up(50 * scale, 60 * scale)
+    assert sel.region == (20, 10, 61, 51)
+    assert explorer.wait(60)
+    e = explorer.explanation
+    assert e is not None and not torch.equal(e.heatmap, whole)
+    assert "x 10..50, y 20..60" in tab.prediction.caption.value
+    session = sel.session()
+    region_mean = float(session.maps[0, 20:61, 10:51].mean())
+    assert session.top(1)[0][1] == pytest.approx(region_mean, abs=1e-6)
+    assert e.scores is not None
+    assert float(e.scores[0]) == pytest.approx(region_mean, abs=1e-5)  # sigmoid output
+
+
+def test_a_click_takes_a_square_and_whole_map_resets(explorer) -> None:
+    tab, sel = explorer.explain_tab, explorer.selection
+    scale = tab.prediction.scale
+    tab.prediction._down(64 * scale, 64 * scale)
+    tab.prediction._up(64 * scale + 1, 64 * scale)
+    assert sel.region == (56, 56, 73, 73)  # 8 px around (64, 64): H / 16 on each side
+    tab.prediction.panel.children[2].click()  # "whole map"
+    assert sel.region is None
+    assert explorer.wait(60)
+
+
+def test_every_applicable_method_gives_a_map_of_the_region(explorer) -> None:
+    tab, sel = explorer.explain_tab, explorer.selection
+    sel.region = (32, 32, 96, 96)
+    assert explorer.wait(60)
+    assert set(tab.unavailable) == {"cam", "lrp", "sg_lrp", "attention", "attention_rollout"}
+    assert "Zennit" in tab.unavailable["lrp"] and tab.toggles.buttons["lrp"].disabled
+    for method in xw.list_methods():
+        if method in tab.unavailable:
+            continue
+        sel.method = method
+        if method in FAST:
+            sel.params = FAST[method]
+        assert explorer.wait(300), method
+        assert tab.error.value == "", (method, tab.error.value)
+        e = explorer.explanation
+        assert e is not None and e.method == method
+        assert e.heatmap.shape == (1, 128, 128) and bool(torch.isfinite(e.heatmap).all())
+        assert "explaining sar" in tab.status.value
+
+
+def test_a_probe_reports_the_region_mean(explorer) -> None:
+    tab, sel = explorer.explain_tab, explorer.selection
+    sel.method = "grad_cam"
+    sel.region = (32, 32, 96, 96)
+    assert explorer.wait(60)
+    explorer.probe(128, 128)  # the main canvas's centre: inside the region
+    assert explorer.wait(60)
+    text = tab.probes.label.value
+    assert "mean P(<i>ice</i>) over the explained region" in text, text
+    assert "logit" not in text
+
+
+def test_a_bad_region_is_refused_with_its_reason_and_the_view_keeps_working(explorer) -> None:
+    sel = explorer.selection
+    with pytest.raises(TraitError, match="not inside the 128 x 128 map"):
+        sel.region = (0, 0, 200, 10)
+    with pytest.raises(TraitError, match="four integers"):
+        sel.region = (0.5, 0, 10, 10)
+    sel.region = (0, 0, 16, 16)
+    assert explorer.wait(60)
+    assert explorer.explain_tab.error.value == ""
+
+
+def test_a_classifier_hides_the_prediction_map() -> None:
+    ex = xw.Explorer.from_zoo("shapes", n=2, data_size=0, size=128)
+    assert ex.wait(60)
+    assert ex.explain_tab.prediction.panel.layout.display == "none"
+    with pytest.raises(ValueError, match="scenes are fixed"):
+        xw.Explorer.from_zoo("fusion_small", n=1).selection.add_picture(np.zeros((8, 8, 3)))
+    ex.close()
