@@ -11,6 +11,7 @@ from traitlets import TraitError
 
 import xai_widgets as xw
 from xai_widgets.widgets.explain_tab import ExplainTab
+from xai_widgets.widgets.zscores_tab import ZScoresTab
 
 FAST = {
     "occlusion": {"patch": 32, "stride": 32}, "area_occlusion": {"n_segments": 16},
@@ -27,8 +28,8 @@ def explorer():
     ex.close()
 
 
-def test_only_the_explain_tab_and_the_status_names_the_explained_input(explorer) -> None:
-    assert [type(v) for v in explorer.views] == [ExplainTab]
+def test_the_tabs_for_scenes_and_the_status_names_the_explained_input(explorer) -> None:
+    assert [type(v) for v in explorer.views] == [ExplainTab, ZScoresTab]
     status = explorer.explain_tab.status.value
     assert "explaining sar; mwr held at this scene" in status
     assert "mean over the region" in status
@@ -130,4 +131,59 @@ def test_a_classifier_hides_the_prediction_map() -> None:
     assert ex.explain_tab.prediction.panel.layout.display == "none"
     with pytest.raises(ValueError, match="scenes are fixed"):
         xw.Explorer.from_zoo("fusion_small", n=1).selection.add_picture(np.zeros((8, 8, 3)))
+    with pytest.raises(TypeError, match="dataset of a multi-input model must be columns"):
+        xw.Explorer.from_zoo("fusion_small", n=1, dataset=3)
+    with pytest.raises(ValueError, match="explain_input must be an input index in 0..1"):
+        xw.Explorer.from_zoo("fusion_small", n=1, explain_input=2)
+    with pytest.raises(ValueError, match=r"explain_input=1 \('mwr'\) has shape \(14, 8, 8\)"):
+        xw.Explorer.from_zoo("fusion_small", n=1, explain_input=1)
+    ex.close()
+
+
+def test_the_z_scores_tab_reads_the_mixing_layer_over_the_scenes(explorer) -> None:
+    """The fusion model's 1x1 mixing layer: 84 inputs in six named groups, statistics over
+    the 64 held-out scenes ``from_zoo`` passes as dataset columns (SAR, MWR, labels)."""
+    tab = explorer.show_tab(ZScoresTab)
+    assert explorer.wait(300)
+    assert tab.error.value == ""
+    result = tab.result
+    assert result is not None and result.z.shape == (1, 84) and result.samples == 64
+    assert list(result.groups) == ["Scale-0", "Scale-2", "Scale-4", "Scale-8", "Scale-16", "MWR"]
+    assert "MWR" in tab.groups.value and "over 64 samples" in tab.caption.value
+    tab.open_channel(3)
+    assert "needs a one-input model" in tab.status.value
+    explorer.show_tab(ExplainTab)
+
+
+class _TwoCameras(torch.nn.Module):
+    """A classifier of an RGB picture and a depth map (two inputs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rgb = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.depth = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.head = torch.nn.Linear(4, 3)
+
+    def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        features = torch.relu(self.rgb(rgb) + self.depth(depth))
+        return self.head(features.mean((2, 3)))
+
+
+def test_a_two_input_classifier_is_explained_through_its_second_input() -> None:
+    torch.manual_seed(0)
+    model = _TwoCameras()
+    scenes = [(torch.rand(3, 32, 32), torch.rand(1, 32, 32)) for _ in range(2)]
+    ex = xw.Explorer(model, scenes, explain_input=1, tabs=[ExplainTab], size=128)
+    assert ex.wait(60)
+    tab = ex.explain_tab
+    assert "explaining depth; rgb held at this scene" in tab.status.value
+    assert tab.prediction.panel.layout.display == "none"  # a classifier: no prediction map
+    ex.selection.method = "saliency"
+    assert ex.wait(60)
+    x = scenes[0][1][None].clone().requires_grad_(True)
+    cls = int(model(scenes[0][0][None], x).argmax())
+    model(scenes[0][0][None], x)[0, cls].backward()
+    e = ex.explanation
+    assert e is not None and e.target == [cls]
+    torch.testing.assert_close(e.heatmap[0], x.grad[0].abs().amax(0), rtol=1e-4, atol=1e-7)
     ex.close()

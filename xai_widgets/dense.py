@@ -137,6 +137,8 @@ class OneInput(nn.Module):
         self.model = model
         self.index = index
         self.held = [None if i == index else t.detach() for i, t in enumerate(inputs)]
+        explained = inputs[index]
+        self.input_channels = int(explained.shape[1]) if explained.dim() == 4 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]

@@ -85,7 +85,12 @@ def model_dtype(model: nn.Module) -> torch.dtype:
 
 
 def input_channels(model: nn.Module) -> int | None:
-    """Channels the first convolution expects, or None when the model has no convolution."""
+    """Channels the first convolution expects, or None when the model has no convolution;
+    a model that says it (an int ``input_channels`` attribute, as
+    :class:`~xai_widgets.dense.OneInput` does for the input it explains) is taken at its word."""
+    said = getattr(model, "input_channels", None)
+    if isinstance(said, int) and not isinstance(said, bool):
+        return said
     for module in model.modules():
         if isinstance(module, nn.modules.conv._ConvNd):
             return int(module.in_channels)

@@ -125,6 +125,11 @@ class Explorer(w.VBox):
         seed = card.test_seed if seed is None and card.test_seed is not None else (seed or 0)
         if card.dataset == "sea_ice":  # two sensors per scene, per-pixel labels
             sar, mwr, _labels = data.dataset(card.dataset, n, seed=seed, **card.dataset_kwargs)
+            if data_size and "dataset" not in kwargs:  # Z-scores' statistics: more scenes
+                more = min(data_size, 64)
+                kwargs["dataset"] = data.dataset(
+                    card.dataset, more, seed=seed + 1, **card.dataset_kwargs
+                )
             return cls(
                 zoo.load(name), list(zip(sar, mwr, strict=True)), classes=card.classes,
                 names=[f"scene {i}" for i in range(n)], **kwargs,

@@ -65,12 +65,40 @@ class Scenes:
         if not all(_is_scene(s) for s in images):
             raise TypeError("scenes must all be tuples of tensors (one per model input)")
         scenes = cls(model, images, index)
+        shape = tuple(images[0][index].shape)
+        if len(shape) != 3 or shape[0] not in (1, 3):
+            raise ValueError(
+                f"explain_input={index} ({scenes.names[index]!r}) has shape {shape}; the "
+                "Explorer shows a 1- or 3-channel picture (C, H, W). Explain this input "
+                "without widgets: xw.explain(xai_widgets.dense.OneInput(model, scene, "
+                f"index={index}), ...)"
+            )
         return [scene[index] for scene in images], scenes
 
     def model_for(self, scene: int, device: torch.device) -> OneInput:
         """The model as a one-input model of the explained input of scene ``scene``."""
         held = [t.to(device) for t in self.scenes[scene]]
         return OneInput(self.model, held, self.index)
+
+    def columns(self) -> tuple[torch.Tensor, ...]:
+        """Every scene as dataset columns (one batch tensor per input), for statistics."""
+        count = len(self.scenes[0])
+        return tuple(torch.cat([scene[i] for scene in self.scenes]) for i in range(count))
+
+    def check_data(self, data: Any) -> Any:
+        """A dataset of scenes: columns (a tuple of batch tensors, the inputs first, e.g.
+        ``data.dataset("sea_ice", 64)``) or an iterable of such batches (a DataLoader)."""
+        if isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
+            raise TypeError(
+                "dataset of a multi-input model must be columns (a tuple of batch tensors, the "
+                f"model's inputs first) or a DataLoader of such batches, not {type(data).__name__}"
+            )
+        if isinstance(data, tuple) and len(data) < len(self.scenes[0]):
+            raise ValueError(
+                f"dataset has {len(data)} column(s) but the model takes {len(self.scenes[0])} "
+                "inputs"
+            )
+        return data
 
     def note(self) -> str:
         held = ", ".join(n for i, n in enumerate(self.names) if i != self.index)

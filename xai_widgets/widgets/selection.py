@@ -222,6 +222,8 @@ class Selection(HasTraits):
         return f"class {cls}"
 
     def _check_dataset(self, dataset: Any) -> Any:
+        if self.scenes is not None and dataset is not None:
+            return self.scenes.check_data(dataset)
         if dataset is None or (isinstance(dataset, torch.Tensor) and dataset.dim() == 4):
             return dataset
         if isinstance(dataset, (list, tuple)):
@@ -239,6 +241,8 @@ class Selection(HasTraits):
         """What exemplars and statistics run over: the dataset, else the gallery's inputs."""
         if self.dataset is not None:
             return self.dataset
+        if self.scenes is not None:
+            return self.scenes.columns()
         return torch.stack([p.input for p in self.pictures])
 
     # ---------------------------------------------------------------- sessions

@@ -41,6 +41,7 @@ class ZScoresTab(View):
 
     title = "Z-scores"
     follows = ()
+    scenes = True  # a multi-input model's Z-scores run over its scenes' columns
 
     def _build(self) -> list[w.Widget]:
         self.result: Any = None
@@ -132,6 +133,12 @@ class ZScoresTab(View):
         """Show input ``channel`` of the mixing layer in the Activations tab, when the layer's
         inputs are the channels of the model's default spatial layer (a GAP + linear head)."""
         sel = self.selection
+        if sel.scenes is not None:
+            self.status.value = (
+                f"input {channel}: the Activations tab needs a one-input model; this model "
+                "takes several inputs"
+            )
+            return
         x = sel.picture.input[None].to(sel.device)
         layer = default_layer(sel.model, x)
         channels = dict(spatial_layers(sel.model, x))[layer][1]
