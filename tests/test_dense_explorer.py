@@ -133,7 +133,7 @@ def test_a_classifier_hides_the_prediction_map() -> None:
         xw.Explorer.from_zoo("fusion_small", n=1).selection.add_picture(np.zeros((8, 8, 3)))
     with pytest.raises(TypeError, match="dataset of a multi-input model must be columns"):
         xw.Explorer.from_zoo("fusion_small", n=1, dataset=3)
-    with pytest.raises(ValueError, match="explain_input must be an input index in 0..1"):
+    with pytest.raises(ValueError, match=r"explain_input must be an input index in 0\.\.1"):
         xw.Explorer.from_zoo("fusion_small", n=1, explain_input=2)
     with pytest.raises(ValueError, match=r"explain_input=1 \('mwr'\) has shape \(14, 8, 8\)"):
         xw.Explorer.from_zoo("fusion_small", n=1, explain_input=1)
