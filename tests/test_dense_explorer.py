@@ -187,3 +187,21 @@ def test_a_two_input_classifier_is_explained_through_its_second_input() -> None:
     assert e is not None and e.target == [cls]
     torch.testing.assert_close(e.heatmap[0], x.grad[0].abs().amax(0), rtol=1e-4, atol=1e-7)
     ex.close()
+
+
+def test_a_coarse_output_map_is_refused_in_the_view_with_its_sizes() -> None:
+    class Coarse(torch.nn.Module):  # scores at 1/4 of the input's size
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 2, 4, stride=4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(x)
+
+    ex = xw.Explorer(Coarse(), torch.rand(2, 3, 32, 32), tabs=[ExplainTab], size=128)
+    assert ex.wait(60)
+    error = ex.explain_tab.error.value
+    assert "output map is (8, 8) for an input of (32, 32)" in error, error
+    ex.selection.index = 1  # the view keeps working: the next picture gives the same message
+    assert ex.wait(60) and "output map is (8, 8)" in ex.explain_tab.error.value
+    ex.close()

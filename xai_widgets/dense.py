@@ -30,7 +30,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["OneInput", "RegionTarget", "input_names", "region_mask", "region_target"]
+__all__ = [
+    "OneInput", "RegionTarget", "held_note", "input_names", "region_mask", "region_target",
+]  # fmt: skip
 
 Box = tuple[int, int, int, int]  # (top, left, bottom, right), bottom/right exclusive
 
@@ -148,10 +150,14 @@ class OneInput(nn.Module):
         ]
         return self.model(*args)
 
-    def describe(self, names: Sequence[str] | None = None) -> str:
+    def describe(self) -> str:
         """ "explaining sar; mwr held at this scene's values"."""
-        names = list(names or input_names(self.model))
-        if len(names) < len(self.held):
-            names = [f"input {i}" for i in range(len(self.held))]
-        held = ", ".join(names[i] for i, t in enumerate(self.held) if t is not None)
-        return f"explaining {names[self.index]}; {held} held at this scene's values"
+        return held_note(input_names(self.model), len(self.held), self.index)
+
+
+def held_note(names: Sequence[str], count: int, index: int) -> str:
+    """What a status says of a multi-input model explained through input ``index`` of
+    ``count`` (named ``names`` when they are all known)."""
+    names = list(names) if len(names) == count else [f"input {i}" for i in range(count)]
+    held = ", ".join(n for i, n in enumerate(names) if i != index)
+    return f"explaining {names[index]}; {held} held at this scene's values"

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..dense import OneInput, input_names
+from ..dense import OneInput, held_note, input_names
 
 __all__ = ["Scenes", "check_region"]
 
@@ -101,8 +101,7 @@ class Scenes:
         return data
 
     def note(self) -> str:
-        held = ", ".join(n for i, n in enumerate(self.names) if i != self.index)
-        return f"explaining {self.names[self.index]}; {held} held at this scene's values"
+        return held_note(self.names, len(self.names), self.index)
 
 
 def check_region(value: Any, size: tuple[int, int]) -> tuple[int, int, int, int] | None:

@@ -113,6 +113,12 @@ class ImageSession:
                 "(1, classes, H, W), is needed (pass output= to pick them from what the model "
                 "returns)"
             )
+        if dense and tuple(logits.shape[2:]) != tuple(x.shape[2:]):
+            raise ValueError(
+                f"the per-pixel model's output map is {tuple(logits.shape[2:])} for an input of "
+                f"{tuple(x.shape[2:])}; the Explorer needs the map at the input's size (upsample "
+                "the scores in the model, or pass output= a callable that does)"
+            )
         maps = _probability_maps(logits.detach()[0]) if dense else None
         if maps is not None:
             probs = maps.mean((1, 2))
