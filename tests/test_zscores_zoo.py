@@ -85,6 +85,19 @@ def test_relu_variant_dead_inputs(scenes):
     )
 
 
+@pytest.mark.parametrize("name", FUSION)
+def test_only_the_relu_variant_has_dead_inputs(name, scenes):
+    """The shipped fusion_large_relu shows the paper's caution: at least one input of its mixing
+    layer is zero on every pixel of fresh scenes; the linear variants have none."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        zs = xw.zscores(zoo.load(name), scenes)
+    if name == "fusion_large_relu":
+        assert len(zs.dead) >= 1 and torch.all(zs.sigma[list(zs.dead)] == 0)
+    else:
+        assert zs.dead == () and float(zs.sigma.min()) > 1e-3
+
+
 def test_fusion_model_contract(scenes):
     model = zoo.load("fusion_small")
     prepare_state(model, "frozen")

@@ -172,9 +172,9 @@ SPECS.update(
         "fusion_large_relu": Spec(
             name="fusion_large_relu",
             build=lambda: FusionNet(width=14, branch_width=28, relu=True),
-            description="fusion_large with a ReLU in front of the mixing layer (lr 2e-2): "
-            "inputs can die; this training left none dead, three nearly (sigma ~0.01).",
-            **{**_FUSION, "n_train": 384, "lr": 2e-2},
+            description="fusion_large with a ReLU in front of the mixing layer (lr 2e-2, seed 2): "
+            "inputs can die; this training left three Scale-0 inputs dead (zero on every pixel).",
+            **{**_FUSION, "n_train": 384, "lr": 2e-2, "seed": 2},
         ),
     }
 )
