@@ -165,7 +165,6 @@ def notebook7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLabSe
 NB7_SETTINGS_ERROR = r"TypeError: Cannot read properties of undefined \(reading 'schema'\)"
 
 
-
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=_IDS)
 def test_course_notebook_in_notebook7(
     notebook: Path, notebook7: JupyterLabServer, browser_page: Page, console_log: ConsoleLog
