@@ -122,6 +122,20 @@ def test_every_method_finds_the_logits_of_tuple_dict_object_outputs(kind, method
     assert_unchanged(before, model)
 
 
+@pytest.mark.parametrize(
+    "method", [m for m in xw.list_methods() if m not in xw.list_methods("attention")]
+)
+def test_every_method_takes_an_explicit_output_key(method) -> None:
+    """output= names the scores in a dict every method reads the same way (LRP read them twice,
+    and failed, before 2026-11-24)."""
+    model, x = Wrapped("scores").eval(), make_input()
+    before = snapshot(model)
+    e = xw.explain(model, x, method, target=[1, 2], output="scores", **FAST.get(method, {}))
+    plain = xw.explain(model.net, x, method, target=[1, 2], **FAST.get(method, {}))
+    torch.testing.assert_close(e.heatmap, plain.heatmap)
+    assert_unchanged(before, model)
+
+
 def test_output_selects_by_index_key_or_callable_and_errors_name_it() -> None:
     x = make_input()
     plain = xw.explain(make_model("resnet"), x, "saliency", target=1).attribution

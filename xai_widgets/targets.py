@@ -147,7 +147,7 @@ class Target:
                     f"target class {bad[0]} is out of range for a model with {classes} "
                     f"outputs; accepted: 0..{classes - 1}"
                 )
-        scores = self._score_logits(output)
+        scores = self.score_logits(output)
         self.clean_scores = scores.detach()
         return scores
 
@@ -155,9 +155,10 @@ class Target:
         """The explained score of each row of ``output`` (the model's return value, logits
         after ``output=``); ``rows[i]`` says which sample row i is a (perturbed) copy of
         (default: row i is sample i)."""
-        return self._score_logits(self.logits(output), rows)
+        return self.score_logits(self.logits(output), rows)
 
-    def _score_logits(self, output: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+    def score_logits(self, output: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Like :meth:`score`, on the class scores already picked from the model's return."""
         if self.fn is not None:
             scores = self.fn(output)
             if not isinstance(scores, torch.Tensor) or scores.shape != (output.shape[0],):

@@ -72,9 +72,9 @@ def output_relevance(out: torch.Tensor, target: Target, start: str) -> torch.Ten
     z = out.detach().requires_grad_(True)
     with torch.enable_grad():
         if start == "softmax" and target.fn is None:
-            score = target.score(z.softmax(1))
+            score = target.score_logits(z.softmax(1))
         else:
-            score = target.score(z)
+            score = target.score_logits(z)
         (grad,) = torch.autograd.grad(score.sum(), z)
     return grad * z.detach() if start == "logit" else grad
 
@@ -90,9 +90,10 @@ def lrp_relevance(
         try:
             rules.register(model)
             xin = x.detach().requires_grad_(True)
-            out = target.logits(model(xin))  # the logits, whatever the model returns
+            returned = model(xin)
+            out = target.logits(returned)  # the logits, whatever the model returns
             if not target.bound:
-                target.bind(out)
+                target.bind(returned)
             start_relevance = output_relevance(out, target, start)
             (relevance,) = torch.autograd.grad(out, xin, grad_outputs=start_relevance)
         finally:
