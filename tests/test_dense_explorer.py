@@ -205,3 +205,26 @@ def test_a_coarse_output_map_is_refused_in_the_view_with_its_sizes() -> None:
     ex.selection.index = 1  # the view keeps working: the next picture gives the same message
     assert ex.wait(60) and "output map is (8, 8)" in ex.explain_tab.error.value
     ex.close()
+
+
+def test_a_torchvision_segmentation_model_needs_no_output_argument() -> None:
+    """torchvision's segmentation models return {"out": (N, K, H, W), "aux": ...}: "out" is
+    read without output=, the default layer stops before the class-score head, and LRP (which
+    read output= twice before) explains the region."""
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    model = torchvision.models.segmentation.fcn_resnet50(
+        weights=None, weights_backbone=None, num_classes=3, aux_loss=True
+    ).eval()
+    ex = xw.Explorer(model, torch.rand(1, 3, 64, 64), tabs=[ExplainTab], size=128)
+    assert ex.wait(120)
+    tab = ex.explain_tab
+    assert tab.error.value == "", tab.error.value
+    assert "layer <code>classifier.2</code>" in tab.status.value  # the ReLU before the head
+    assert tab.prediction.state()["shown"]
+    ex.selection.region = (8, 8, 40, 40)
+    ex.selection.method = "lrp"
+    assert ex.wait(120)
+    assert tab.error.value == "" and ex.explanation is not None
+    assert ex.explanation.method == "lrp" and bool(torch.isfinite(ex.explanation.heatmap).all())
+    ex.close()

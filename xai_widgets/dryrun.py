@@ -44,7 +44,8 @@ class DryRun:
     of two or more dimensions (convolution, linear); ``classes``: the number of logits (None
     when the output has no recognisable logits tensor); ``passthrough``: modules that returned
     their input itself (``Identity``, ``Dropout`` in eval); ``static``: modules whose output
-    was exactly the same for a second, different input (they do not see the input); ``classes``
+    was exactly the same for a second, different input (they do not see the input); ``unused``:
+    modules whose output the logits do not depend on (an auxiliary head); ``classes``
     of a dense model (per-pixel scores (N, K, H, W)) is K.
     """
 
@@ -57,6 +58,7 @@ class DryRun:
     tokens: dict[str, TokenGrid] | None = None
     attention: tuple[str, ...] = ()
     static: frozenset[str] = frozenset()
+    unused: frozenset[str] = frozenset()
 
     @property
     def spatial(self) -> list[tuple[str, tuple[int, ...]]]:
@@ -80,10 +82,11 @@ class DryRun:
         """Position in ``order`` of the first class-score map (see :func:`default_layer`)."""
         if self.classes is None:
             return None
-        last_mixing = max((i for i, n in enumerate(self.order) if n in self.mixing), default=-1)
+        used = [n in self.mixing and n not in self.unused for n in self.order]
+        last_mixing = max((i for i, u in enumerate(used) if u), default=-1)
         for name, shape in self.spatial:
             at = self.order.index(name)
-            if shape[1] == self.classes and at >= last_mixing:
+            if shape[1] == self.classes and at >= last_mixing and name not in self.unused:
                 return at
         return None
 
@@ -120,30 +123,17 @@ def dry_run(model: nn.Module, sample: torch.Tensor) -> DryRun:
                 tokens[name] = grid
 
     first: dict[str, tuple[float, float]] = {}
-    second: dict[str, tuple[float, float]] = {}
-
-    def printer(into: dict[str, tuple[float, float]]):
-        def record(name: str, _m: nn.Module, _i: tuple, _v: tuple, output: object) -> None:
-            if (
-                name
-                and isinstance(output, torch.Tensor)
-                and output.is_floating_point()
-                and (not output.is_meta)
-            ):
-                into[name] = _fingerprint(output)
-
-        return record
 
     def both(name: str, module: nn.Module, inputs: tuple, versions: tuple, output: object) -> None:
         seen(name, module, inputs, versions, output)
-        printer(first)(name, module, inputs, versions, output)
+        if name and isinstance(output, torch.Tensor) and output.is_floating_point():
+            if not output.is_meta:
+                first[name] = _fingerprint(output)
 
-    with borrowed(model), torch.no_grad():
-        with watch_calls(model, both):
+    with borrowed(model):
+        with torch.no_grad(), watch_calls(model, both):
             model(sample)
-        if not sample.is_meta:  # values exist: run another input
-            with watch_calls(model, printer(second)):
-                model(_other(sample))
+        second, unused = _second_pass(model, sample) if not sample.is_meta else ({}, frozenset())
     static = frozenset(n for n, p in first.items() if second.get(n) == p)
     mixing = frozenset(
         name
@@ -168,7 +158,37 @@ def dry_run(model: nn.Module, sample: torch.Tensor) -> DryRun:
         tokens,
         tuple(n for n in order if isinstance(model.get_submodule(n), nn.MultiheadAttention)),
         static,
+        unused,
     )
+
+
+def _second_pass(model: nn.Module, sample: torch.Tensor) -> tuple[dict, frozenset[str]]:
+    """Forward another input with gradients: every output's fingerprint, and the layers the
+    logits do not use (their gradient from the logits is None: an auxiliary head, a branch
+    whose result is dropped). Models that cannot run this way give no information."""
+    prints: dict[str, tuple[float, float]] = {}
+    kept: dict[str, torch.Tensor] = {}
+
+    def record(name: str, _m: nn.Module, _i: tuple, _v: tuple, output: object) -> None:
+        if name and isinstance(output, torch.Tensor) and output.is_floating_point():
+            prints[name] = _fingerprint(output)
+            if output.requires_grad:
+                kept[name] = output
+
+    try:
+        other = _other(sample).requires_grad_(True)
+        with torch.enable_grad(), watch_calls(model, record):
+            returned = model(other.clone())  # not a leaf: a model may change its input in place
+        logits = select_logits(returned)
+        if not logits.requires_grad or not kept:
+            return prints, frozenset()
+        names = list(kept)
+        grads = torch.autograd.grad(
+            logits.float().sum(), [kept[n] for n in names], allow_unused=True
+        )
+    except (RuntimeError, ValueError):
+        return {}, frozenset()
+    return prints, frozenset(n for n, g in zip(names, grads, strict=True) if g is None)
 
 
 def _fingerprint(output: torch.Tensor) -> tuple[float, float]:

@@ -233,8 +233,9 @@ def default_layer(model: nn.Module, x: torch.Tensor) -> str:
       classes, after which no layer with a weight matrix (convolution, linear) runs, holds the
       class scores themselves (SqueezeNet's ``classifier.1``); it and everything after it are
       the head, not features;
-    * sees the input: a layer whose output stays the same for another input (a held input
-      of a multi-input model, see :class:`~xai_widgets.dense.OneInput`) cannot explain it;
+    * sees the input and reaches the scores: a layer whose output stays the same for another
+      input (a held input of a multi-input model, see :class:`~xai_widgets.dense.OneInput`),
+      or that the scores do not depend on (an auxiliary head), cannot explain them;
     * does something: a module that returns its input itself (``Dropout`` in eval,
       ``Identity``) names the same tensor as the layer before it, which is preferred;
     * for vision-transformer tokens: is followed by an attention module, so its patch tokens
@@ -255,7 +256,7 @@ def default_layer(model: nn.Module, x: torch.Tensor) -> str:
     features = [n for n in plain if head is None or run.order.index(n) < head]
     tokens = run.tokens or {}
     features = [n for n in features if n not in tokens or run.mixes_tokens_after(n)]
-    features = [n for n in features if n not in run.static] or features
+    features = [n for n in features if n not in run.static | run.unused] or features
     acting = [n for n in features if n not in run.passthrough]
     return (acting or features or plain or layers)[-1]
 

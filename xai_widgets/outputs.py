@@ -8,7 +8,8 @@ reaches the class scores through :func:`select_logits`, called once per forward 
 ``spec`` (what ``explain(..., output=...)`` and ``Explorer(..., output=...)`` take):
 
 * None: a tensor is the logits; a tuple/list whose first element is a tensor -> that element;
-  a mapping with a ``"logits"`` key -> that value; an object with a tensor ``.logits``
+  a mapping with a ``"logits"`` key -> that value, else with an ``"out"`` key (torchvision's
+  segmentation models: ``{"out": (N, K, H, W), "aux": ...}``); an object with a tensor ``.logits``
   attribute -> that attribute. Anything else is a ValueError that names ``output=``.
 * an int: ``output[spec]`` of a tuple/list (or a mapping with that key);
 * a str: ``output[spec]`` of a mapping, else the attribute ``output.spec``;
@@ -73,7 +74,7 @@ def _auto(output: object) -> torch.Tensor | None:
     if isinstance(output, torch.Tensor):
         return output
     if isinstance(output, Mapping):
-        found = output.get("logits")
+        found = output.get("logits", output.get("out"))
         return found if isinstance(found, torch.Tensor) else None
     if isinstance(output, (tuple, list)):
         return output[0] if output and isinstance(output[0], torch.Tensor) else None
@@ -88,10 +89,10 @@ def select_logits(output: object, spec: OutputSpec = None) -> torch.Tensor:
         found = _auto(output)
         if found is None:
             raise ValueError(
-                f"the model returned {describe_output(output)}; no logits found (a tensor, a "
-                "tuple/list whose first item is a tensor, a dict with 'logits' or an object "
-                "with .logits). Say where the class scores are with output=: an index, a key "
-                "or a callable, e.g. output=lambda out: out['scores']"
+                f"the model returned {describe_output(output)}; no logits found (a tensor, "
+                "a tuple/list whose first item is a tensor, a dict with 'logits' or 'out', or "
+                "an object with .logits). Say where the class scores are with output=: an "
+                "index, a key or a callable, e.g. output=lambda out: out['scores']"
             )
         return found
     if isinstance(output, torch.Tensor) and not callable(spec):
