@@ -2,8 +2,8 @@
 layout of each 4-D output (:mod:`xai_widgets.layouts`), the order modules complete in, which
 leaves mix channels, how many classes the output has, which modules pass their input on, and
 which 3-D outputs are vision-transformer tokens on a patch grid (:mod:`xai_widgets.tokens`),
-and which outputs do not depend on the input at all (a second forward of another input leaves
-them unchanged: the held inputs of a multi-input model, constants).
+which outputs do not depend on the input at all (no gradient path from it, in a second forward:
+the held inputs of a multi-input model, constants) and which the scores do not use.
 :mod:`xai_widgets.layers` memoizes it per model and input and builds ``spatial_layers`` and
 ``default_layer`` on it.
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .dense import OneInput
 from .hooks import borrowed, watch_calls
 from .layouts import Axes, LayoutTracker, nchw_shape
 from .outputs import select_logits
@@ -43,8 +44,8 @@ class DryRun:
     ``order``: every completed named module, in order; ``mixing``: leaf modules with a weight
     of two or more dimensions (convolution, linear); ``classes``: the number of logits (None
     when the output has no recognisable logits tensor); ``passthrough``: modules that returned
-    their input itself (``Identity``, ``Dropout`` in eval); ``static``: modules whose output
-    was exactly the same for a second, different input (they do not see the input); ``unused``:
+    their input itself (``Identity``, ``Dropout`` in eval); ``static``: modules whose float
+    output has no gradient path from the input (they do not see it); ``unused``:
     modules whose output the logits do not depend on (an auxiliary head); ``classes``
     of a dense model (per-pixel scores (N, K, H, W)) is K.
     """
@@ -122,19 +123,15 @@ def dry_run(model: nn.Module, sample: torch.Tensor) -> DryRun:
             if grid is not None:
                 tokens[name] = grid
 
-    first: dict[str, tuple[float, float]] = {}
-
-    def both(name: str, module: nn.Module, inputs: tuple, versions: tuple, output: object) -> None:
-        seen(name, module, inputs, versions, output)
-        if name and isinstance(output, torch.Tensor) and output.is_floating_point():
-            if not output.is_meta:
-                first[name] = _fingerprint(output)
-
     with borrowed(model):
-        with torch.no_grad(), watch_calls(model, both):
+        with torch.no_grad(), watch_calls(model, seen):
             model(sample)
-        second, unused = _second_pass(model, sample) if not sample.is_meta else ({}, frozenset())
-    static = frozenset(n for n, p in first.items() if second.get(n) == p)
+        # a held input (OneInput) or a tuple / dict / object return (an auxiliary head) is
+        # where layers may not see the input or not reach the scores; other models skip this
+        looked = isinstance(model, OneInput) or not (result and isinstance(result[0], torch.Tensor))
+        static, unused = ((), ())
+        if looked and not sample.is_meta:
+            static, unused = _second_pass(model, sample)
     mixing = frozenset(
         name
         for name, m in model.named_modules()
@@ -157,45 +154,44 @@ def dry_run(model: nn.Module, sample: torch.Tensor) -> DryRun:
         frozenset(passthrough),
         tokens,
         tuple(n for n in order if isinstance(model.get_submodule(n), nn.MultiheadAttention)),
-        static,
-        unused,
+        frozenset(static),
+        frozenset(unused),
     )
 
 
-def _second_pass(model: nn.Module, sample: torch.Tensor) -> tuple[dict, frozenset[str]]:
-    """Forward another input with gradients: every output's fingerprint, and the layers the
-    logits do not use (their gradient from the logits is None: an auxiliary head, a branch
-    whose result is dropped). Models that cannot run this way give no information."""
-    prints: dict[str, tuple[float, float]] = {}
+def _second_pass(model: nn.Module, sample: torch.Tensor) -> tuple[frozenset[str], frozenset[str]]:
+    """Forward another input with gradients from the input only (the borrowed parameters need
+    none): ``static``, the layers whose float output does not depend on the input (no
+    gradient path from it: a held input of a multi-input model, a constant); ``unused``, for a
+    model returning a tuple, dict or object, the layers the logits do not depend on (an
+    auxiliary head; found by one backward pass). A model that cannot run this way gives
+    neither."""
+    static: set[str] = set()
     kept: dict[str, torch.Tensor] = {}
 
     def record(name: str, _m: nn.Module, _i: tuple, _v: tuple, output: object) -> None:
         if name and isinstance(output, torch.Tensor) and output.is_floating_point():
-            prints[name] = _fingerprint(output)
             if output.requires_grad:
                 kept[name] = output
+                static.discard(name)
+            else:
+                static.add(name)
 
     try:
         other = _other(sample).requires_grad_(True)
         with torch.enable_grad(), watch_calls(model, record):
             returned = model(other.clone())  # not a leaf: a model may change its input in place
-        logits = select_logits(returned)
-        if not logits.requires_grad or not kept:
-            return prints, frozenset()
-        names = list(kept)
-        grads = torch.autograd.grad(
-            logits.float().sum(), [kept[n] for n in names], allow_unused=True
-        )
+        unused: frozenset[str] = frozenset()
+        logits = None if isinstance(returned, torch.Tensor) else select_logits(returned)
+        if logits is not None and logits.requires_grad and kept:
+            names = list(kept)
+            grads = torch.autograd.grad(
+                logits.float().sum(), [kept[n] for n in names], allow_unused=True
+            )
+            unused = frozenset(n for n, g in zip(names, grads, strict=True) if g is None)
     except (RuntimeError, ValueError):
-        return {}, frozenset()
-    return prints, frozenset(n for n, g in zip(names, grads, strict=True) if g is None)
-
-
-def _fingerprint(output: torch.Tensor) -> tuple[float, float]:
-    """Two sums that differ when the tensor does (a cheap test of "same output")."""
-    flat = output.detach().reshape(-1).double()
-    weights = torch.arange(flat.numel(), device=flat.device, dtype=flat.dtype) % 7 + 1
-    return float(flat.sum()), float((flat * weights).sum())
+        return frozenset(), frozenset()
+    return frozenset(static), unused
 
 
 def _other(sample: torch.Tensor) -> torch.Tensor:
