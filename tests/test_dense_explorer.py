@@ -228,3 +228,24 @@ def test_a_torchvision_segmentation_model_needs_no_output_argument() -> None:
     assert tab.error.value == "" and ex.explanation is not None
     assert ex.explanation.method == "lrp" and bool(torch.isfinite(ex.explanation.heatmap).all())
     ex.close()
+
+
+def test_tabs_for_classifiers_say_so_on_a_per_pixel_model() -> None:
+    from xai_widgets.widgets.concepts_tab import ConceptsTab
+    from xai_widgets.widgets.evaluate_tab import EvaluateTab
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 3, 1)
+    ).eval()
+    ex = xw.Explorer(model, torch.rand(2, 3, 32, 32), tabs=[ExplainTab, EvaluateTab, ConceptsTab])
+    assert ex.wait(60)
+    for cls in (EvaluateTab, ConceptsTab):
+        view = ex.show_tab(cls)
+        assert ex.wait(120)
+        assert f"the {view.title} tab needs a classifier" in view.error.value, view.error.value
+        assert "3 classes on a 32 x 32 map" in view.error.value
+    ex.show_tab(ExplainTab)
+    ex.selection.method = "saliency"
+    assert ex.wait(60) and ex.explain_tab.error.value == ""
+    ex.close()

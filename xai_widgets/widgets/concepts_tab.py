@@ -128,6 +128,7 @@ class ConceptsTab(View):
 
     def _compute(self, job: Job) -> None:
         sel = self.selection
+        self.need_classifier(sel.session())
         key = self._settings()
         job.deliver(lambda: setattr(self.status, "value", "finding concepts…"))
         inputs = self._image_set()

@@ -142,6 +142,7 @@ class EvaluateTab(View):
         sel = self.selection
         index, method = sel.index, sel.method
         session = sel.session(index)
+        self.need_classifier(session)
         e = session.explain(method, sel.param_values(method), sel.target)
         job.check()
         x, target = session.x, e.target
@@ -210,6 +211,7 @@ class EvaluateTab(View):
 
     def _gallery(self, job: Job, methods: list[str]) -> None:
         sel = self.selection
+        self.need_classifier(sel.session())
         x = torch.stack([p.input for p in sel.pictures]).to(sel.device)
         masks = None
         if sel.masks is not None and all(m is not None for m in sel.masks):
@@ -237,6 +239,7 @@ class EvaluateTab(View):
     def _sanity(self, job: Job) -> None:
         sel = self.selection
         session = sel.session()
+        self.need_classifier(session)
         method = sel.method
         result = ev.randomization(
             sel.model, session.x, method, target=session.predicted if sel.target is None

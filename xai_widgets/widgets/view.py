@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import ipywidgets as w
 
@@ -86,6 +86,17 @@ class View(w.VBox):
     def lane(self, name: str) -> str:
         """Engine lanes are named per view, so two views never supersede each other."""
         return f"{type(self).__name__}-{id(self)}-{name}"
+
+    def need_classifier(self, session: Any) -> None:
+        """A ValueError naming this tab when the model gives per-pixel scores: its measures are
+        defined for a classifier's class score (the Explain tab explains a region instead)."""
+        if getattr(session, "dense", False):
+            shape = tuple(session.maps.shape)
+            raise ValueError(
+                f"the {self.title} tab needs a classifier's (N, classes) scores; this model "
+                f"gives per-pixel scores ({shape[0]} classes on a {shape[1]} x {shape[2]} map). "
+                "Explain a region of its prediction map in the Explain tab"
+            )
 
     def submit(self, lane: str, fn: Callable[[Job], None], label: str) -> None:
         """Run ``fn(job)`` on ``lane`` (latest wins); its exception is shown in this view."""
