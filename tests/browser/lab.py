@@ -50,6 +50,8 @@ _KERNEL_STATE = f"""(path) => {{ {_PANEL}
     }};
 }}"""
 
+SETTLE_MS = 1500  # after the kernel connects, before cells run (see wait_kernel_ready)
+
 _KERNEL_READY = f"""(path) => {{ {_PANEL}
     const dialog = document.querySelector('.jp-Dialog');
     if (dialog) return 'dialog: ' + dialog.innerText;  // truthy: ends the wait, reported below
@@ -135,6 +137,12 @@ class LabNotebook:
         outcome = handle.json_value()
         if outcome is not True:
             raise AssertionError(f"kernel not ready, a dialog is open: {outcome}")
+        # Let the widget manager finish restoring from the newly connected kernel before cells
+        # run: a restore that overlaps the first widgets can lose the model a display refers to
+        # ("Error displaying widget: model not found", jupyter-widgets/ipywidgets#2570; seen
+        # about once in 30 notebook loads on this 2-core machine). Ready again after the pause.
+        self.page.wait_for_timeout(SETTLE_MS)
+        self.page.wait_for_function(_KERNEL_READY, arg=self.path, timeout=timeout_ms, polling=200)
 
     def run_all(self) -> None:
         """Run all cells (fire and forget); follow with :meth:`wait_executed` or a selector."""
