@@ -140,10 +140,10 @@ class ImageSession:
 
     def class_scores(self) -> torch.Tensor:
         """(K,) on the CPU: a classifier's probabilities; a dense model's mean probability of
-        each class over the region."""
-        if self.maps is None:
+        each class over the region (``probs`` holds the whole map's)."""
+        if self.maps is None or self.region is None:
             return self.probs
-        return self.maps[:, self.region_mask()].mean(1)
+        return _region_mean(self.maps, self.region)
 
     @property
     def predicted(self) -> int:
@@ -207,9 +207,8 @@ class ImageSession:
         clean = select_logits(self.fwd.output, self.output).detach()[0].float().cpu()
         before = self.class_scores()
         if self.maps is not None:  # a dense model: the region means of the scores
-            area = self.region_mask()
-            probs = _probability_maps(logits)[:, area].mean(1)
-            clean, logits = clean[:, area].mean(1), logits[:, area].mean(1)
+            probs = _region_mean(_probability_maps(logits), self.region)
+            clean, logits = _region_mean(clean, self.region), _region_mean(logits, self.region)
         else:
             probs = torch.softmax(logits, 0)
         result = ProbeResult(
@@ -286,3 +285,12 @@ def _probability_maps(scores: torch.Tensor) -> torch.Tensor:
         return torch.softmax(scores, 0)
     inside = bool(scores.min() >= 0) and bool(scores.max() <= 1)
     return scores if inside else torch.sigmoid(scores)
+
+
+def _region_mean(maps: torch.Tensor, region: tuple[int, int, int, int] | None) -> torch.Tensor:
+    """(K,) mean of (K, H, W) ``maps`` over ``region`` (top, left, bottom, right; None: all),
+    a view of the box, not a masked copy."""
+    if region is None:
+        return maps.mean((1, 2))
+    top, left, bottom, right = region
+    return maps[:, top:bottom, left:right].mean((1, 2))

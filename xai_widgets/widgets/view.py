@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import ipywidgets as w
 
 from .engine import Cancelled, Job
 from .selection import Selection
+from .session import ImageSession
 
 __all__ = ["View"]
 
@@ -87,10 +88,10 @@ class View(w.VBox):
         """Engine lanes are named per view, so two views never supersede each other."""
         return f"{type(self).__name__}-{id(self)}-{name}"
 
-    def need_classifier(self, session: Any) -> None:
+    def need_classifier(self, session: ImageSession) -> None:
         """A ValueError naming this tab when the model gives per-pixel scores: its measures are
         defined for a classifier's class score (the Explain tab explains a region instead)."""
-        if getattr(session, "dense", False):
+        if session.maps is not None:
             shape = tuple(session.maps.shape)
             raise ValueError(
                 f"the {self.title} tab needs a classifier's (N, classes) scores; this model "
