@@ -31,7 +31,8 @@ import torch
 from torch import nn
 
 __all__ = [
-    "OneInput", "RegionTarget", "held_note", "input_names", "region_mask", "region_target",
+    "OneInput", "RegionTarget", "held_note", "input_names", "positional_inputs", "region_mask",
+    "region_target",
 ]  # fmt: skip
 
 Box = tuple[int, int, int, int]  # (top, left, bottom, right), bottom/right exclusive
@@ -102,15 +103,21 @@ def region_target(cls: int, box: Box | None = None, *, size: tuple[int, int]) ->
     return RegionTarget(cls, region_mask(box, size))
 
 
-def input_names(model: nn.Module) -> list[str]:
-    """The names of ``model.forward``'s positional inputs (``["sar", "mwr"]``), or
-    ``["input 0", ...]`` when they cannot be read."""
+def positional_inputs(model: nn.Module) -> list[inspect.Parameter]:
+    """The positional parameters of ``model.forward`` ([] when its signature cannot be read)."""
     try:
         params = inspect.signature(model.forward).parameters.values()
     except (TypeError, ValueError):
         return []
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return [p.name for p in params if p.kind in kinds]
+    return [p for p in params if p.kind in kinds]
+
+
+def input_names(model: nn.Module, count: int) -> list[str]:
+    """The names of ``model.forward``'s ``count`` inputs (``["sar", "mwr"]``), or ``["input
+    0", ...]`` when they cannot be read or do not match ``count``."""
+    names = [p.name for p in positional_inputs(model)]
+    return names if len(names) == count else [f"input {i}" for i in range(count)]
 
 
 class OneInput(nn.Module):
@@ -152,12 +159,11 @@ class OneInput(nn.Module):
 
     def describe(self) -> str:
         """ "explaining sar; mwr held at this scene's values"."""
-        return held_note(input_names(self.model), len(self.held), self.index)
+        return held_note(input_names(self.model, len(self.held)), self.index)
 
 
-def held_note(names: Sequence[str], count: int, index: int) -> str:
-    """What a status says of a multi-input model explained through input ``index`` of
-    ``count`` (named ``names`` when they are all known)."""
-    names = list(names) if len(names) == count else [f"input {i}" for i in range(count)]
+def held_note(names: Sequence[str], index: int) -> str:
+    """What a status says of a multi-input model with inputs ``names`` explained through
+    input ``index``."""
     held = ", ".join(n for i, n in enumerate(names) if i != index)
     return f"explaining {names[index]}; {held} held at this scene's values"

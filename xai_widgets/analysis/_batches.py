@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..datasource import numbered
+from ..dense import positional_inputs
 
 __all__ = ["count_batches", "input_count", "iter_batches"]
 
@@ -29,13 +30,8 @@ Inputs = tuple[torch.Tensor, ...]
 
 def input_count(model: nn.Module) -> int:
     """How many positional inputs ``model.forward`` requires (at least 1)."""
-    try:
-        params = inspect.signature(model.forward).parameters.values()
-    except (TypeError, ValueError):
-        return 1
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    required = [p for p in params if p.kind in kinds and p.default is inspect.Parameter.empty]
-    return max(1, len(required))
+    params = positional_inputs(model)
+    return max(1, sum(p.default is inspect.Parameter.empty for p in params))
 
 
 def _columns(data: object) -> bool:

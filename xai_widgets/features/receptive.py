@@ -199,6 +199,10 @@ def _axis(lo: tuple[int, int], hi: tuple[int, int], unit: int, length: int) -> t
     return size, stride, (unit + k) * stride - lo[k]
 
 
+# what a model raises for an input size it cannot run (a torchvision ViT asserts its one size)
+_SIZE_ERRORS = (RuntimeError, ValueError, AssertionError)
+
+
 def _gradient(model: nn.Module, info: LayerInfo, x: torch.Tensor) -> Geometry:
     channels, height, width = x.shape[1:]
     device, dtype = model_device(model, x.device), model_dtype(model)
@@ -209,9 +213,8 @@ def _gradient(model: nn.Module, info: LayerInfo, x: torch.Tensor) -> Geometry:
         try:
             with borrowed(model):
                 (b0, b1), (h, w) = _support_boxes(model, info, noise)
-        except (RuntimeError, ValueError, AssertionError) as error:  # cannot run this size
-            # (a torchvision ViT asserts its one image size)
-            if scale == 1 or type(error) not in (RuntimeError, ValueError, AssertionError):
+        except _SIZE_ERRORS as error:  # the model cannot run this input size
+            if scale == 1 or type(error) not in _SIZE_ERRORS:
                 raise  # the model's own error, as it is
             break
         if b0 is None or b1 is None:

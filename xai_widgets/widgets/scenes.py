@@ -51,8 +51,7 @@ class Scenes:
         self.model = model
         self.index = index
         self.scenes = [tuple(t.detach()[None] for t in scene) for scene in scenes]
-        names = input_names(model)
-        self.names = names if len(names) == count else [f"input {i}" for i in range(count)]
+        self.names = input_names(model, count)
 
     @classmethod
     def split(cls, model: nn.Module, images: Any, index: int) -> tuple[Any, Scenes | None]:
@@ -101,7 +100,7 @@ class Scenes:
         return data
 
     def note(self) -> str:
-        return held_note(self.names, len(self.names), self.index)
+        return held_note(self.names, self.index)
 
 
 def check_region(value: Any, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
