@@ -47,6 +47,7 @@ def test_the_prediction_map_is_shown_and_top_classes_are_region_means(explorer) 
     mean = float(session.maps[0].mean())
     assert tab.top.buttons[0].description.startswith("ice")
     assert f"{mean:.3f}" in tab.prediction.caption.value
+    assert "(dark purple 0 → yellow 1)" in tab.prediction.caption.value  # the colours' legend
     picture = tab.prediction.picture()
     assert picture is not None and picture.shape == (160, 160, 3)
 

@@ -118,7 +118,8 @@ class PredictionPanel(ReplayCanvas):
         if self._maps is not None:
             mean = f" (mean {self._maps[self._cls, top:bottom, left:right].mean():.3f})"
         return (
-            f"<b>P({name}) per pixel</b> · explained: its mean over {where}{mean}<br>"
+            f"<b>P({name}) per pixel</b> (dark purple 0 → yellow 1) · explained: its mean over "
+            f"{where}{mean}<br>"
             "<small>drag a rectangle or click a point to explain another region</small>"
         )
 
