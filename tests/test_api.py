@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import xai_widgets as xw
-from helpers import make_input, make_model
+from helpers import assert_unchanged, make_input, make_model, snapshot
 
 ISSUE_METHODS = {
     "saliency": {},
@@ -245,3 +245,25 @@ def test_explanation_renders_an_overlay() -> None:
     assert len(fig.axes) == 3  # input, overlay, colour bar
     with pytest.raises(IndexError):
         e.to_image(5)
+
+
+def test_a_borrow_without_gradients_leaves_requires_grad_and_restores_the_rest() -> None:
+    model = make_model("resnet")
+    frozen, free = model.fc.weight, next(model.parameters())
+    frozen.requires_grad_(False)
+    model.train()
+    before = snapshot(model)
+    with xw.hooks.borrowed(model, gradients=False):
+        assert not torch.is_grad_enabled() and not model.training
+        assert free.requires_grad and not frozen.requires_grad  # untouched
+        model.register_forward_hook(lambda *a: None)
+        free.grad = torch.ones_like(free)
+    assert torch.is_grad_enabled()
+    assert_unchanged(before, model)
+    with pytest.raises(RuntimeError, match="boom"), xw.hooks.borrowed(model, gradients=False):
+        model.eval()
+        raise RuntimeError("boom")
+    assert_unchanged(before, model)
+    # the attention methods never differentiate, and say so; gradient methods do
+    assert not xw.methods.get_method("attention").gradients
+    assert xw.methods.get_method("grad_cam").gradients

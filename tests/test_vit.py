@@ -17,7 +17,7 @@ from helpers import assert_unchanged, make_model, prepare_state, snapshot
 from xai_widgets.hooks import attention_inputs, borrowed
 from xai_widgets.layers import default_layer, encoder_blocks
 from xai_widgets.methods.attention import attention_heads, attention_modules
-from xai_widgets.methods.attention_math import attention_weights
+from xai_widgets.methods.attention_math import attention_weights, rollout
 
 BLOCKS = [f"encoder.layers.encoder_layer_{i}" for i in range(3)]
 
@@ -62,6 +62,21 @@ def test_rollout_equals_a_plain_reimplementation(fusion: str, discard: float) ->
     expected = plain_rollout(plain_weights(model, x), fusion, discard).view(2, 4, 4)
     assert e.attribution.shape == (2, 4, 4) and e.heatmap.shape == (2, 32, 32)
     assert (e.attribution.double() - expected).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("discard", [0.0, 0.5])
+def test_rollout_row_equals_the_row_of_the_product(discard: float) -> None:
+    gen = torch.Generator().manual_seed(4)
+    fused = [torch.rand(3, 9, 9, generator=gen, dtype=torch.float64) for _ in range(4)]
+    fused = [a / a.sum(-1, keepdim=True) for a in fused[:2]] + fused[2:]  # softmax-like or not
+    whole = rollout(fused, discard)
+    for row in (0, 4):
+        assert torch.allclose(rollout(fused, discard, row=row), whole[:, row : row + 1])
+    if discard:  # a discard ranks the whole last matrix, so its row alone is refused
+        with pytest.raises(ValueError, match="whole"):
+            rollout([*fused[:-1], fused[-1][:, :1]], discard, row=0)
+    else:  # the last block's class row alone is enough
+        assert torch.allclose(rollout([*fused[:-1], fused[-1][:, :1]], row=0), whole[:, :1])
 
 
 @pytest.mark.parametrize("layer", [0, -1, "encoder.layers.encoder_layer_1"])

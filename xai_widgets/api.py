@@ -78,7 +78,7 @@ def explain_stream(
     notes: dict[str, Any] = {}
     try:
         while True:
-            with borrowed(model), collecting(notes):
+            with borrowed(model, instance.gradients), collecting(notes):
                 item = next(parts, None)
                 if item is None:
                     return
@@ -86,7 +86,7 @@ def explain_stream(
                 heatmap = instance.heatmap(attribution, size).detach()
             yield _result(instance, spec, given, x, attribution, heatmap, notes, item[1])
     finally:
-        with borrowed(model), collecting(notes):
+        with borrowed(model, instance.gradients), collecting(notes):
             parts.close()  # a stream left early ends inside the borrow
 
 
@@ -126,7 +126,7 @@ def explain(
     x = check_input(model, x)
     spec = Target.from_spec(target, x.shape[0], output)
     instance = build_method(model, x, method, params)
-    with borrowed(model), collecting() as notes:
+    with borrowed(model, instance.gradients), collecting() as notes:
         attribution = instance(model, x, spec, progress=progress, cache=cache).detach()
         heatmap = instance.heatmap(attribution, (x.shape[2], x.shape[3])).detach()
     return _result(instance, spec, given, x, attribution, heatmap, notes, 1.0)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .dryrun import DryRun, dry_run, is_spatial
+from .hooks.borrow import submodules
 from .layouts import NCHW, POOLING, nchw_perm
 from .tokens import TokenGrid
 
@@ -53,7 +54,7 @@ def model_memo(model: nn.Module, key: tuple, compute: Callable[[], T]) -> T:
     """``compute()`` once per ``model`` and ``key`` (plus the model's module structure, so a
     replaced submodule invalidates it); at most 64 entries per model, oldest dropped first;
     failures are not memoized. Entries go with the model (weak keys)."""
-    full = (*key, tuple(id(m) for m in model.modules()))
+    full = (*key, tuple(map(id, submodules(model))))
     memo = _MEMO.setdefault(model, {})
     if full not in memo:
         value = compute()
@@ -292,7 +293,11 @@ def _all_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int,
 def _dry_run(model: nn.Module, x: torch.Tensor) -> DryRun:
     """One dry forward of the first sample of ``x``, cast to the model's device and dtype
     (memoized per model, input shape, dtype and device, and module structure)."""
-    sample = (x if x.dim() == 4 else x[None])[:1]
-    sample = sample.to(device=model_device(model, x.device), dtype=model_dtype(model))
-    key = ("dry_run", tuple(sample.shape[1:]), sample.dtype, sample.device)
-    return model_memo(model, key, lambda: dry_run(model, sample))
+    device, dtype = model_device(model, x.device), model_dtype(model)
+    key = ("dry_run", tuple(x.shape[-3:]), dtype, device)
+
+    def run() -> DryRun:
+        sample = (x if x.dim() == 4 else x[None])[:1]
+        return dry_run(model, sample.to(device=device, dtype=dtype))
+
+    return model_memo(model, key, run)

@@ -8,6 +8,7 @@ Example::
 
 from __future__ import annotations
 
+import operator
 import threading
 import weakref
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-__all__ = ["borrowed", "model_lock"]
+__all__ = ["borrowed", "model_lock", "submodules"]
 
 # Module attributes that hold hooks; restored by identity of their contents.
 _HOOK_DICTS = (
@@ -33,8 +34,35 @@ _HOOK_DICTS = (
     "_load_state_dict_post_hooks",
 )
 
+_HOOK_GETTER = operator.itemgetter(*_HOOK_DICTS)
+
+
+def _hook_dicts(modules: list[nn.Module]) -> list[dict]:
+    """Every hook dictionary of ``modules`` (read in C; a module whose ``__init__`` did not
+    create one of them, or an older torch, takes the slower per-name path)."""
+    try:
+        return [d for m in modules for d in _HOOK_GETTER(m.__dict__)]
+    except KeyError:
+        return [
+            d for m in modules for name in _HOOK_DICTS if (d := m.__dict__.get(name)) is not None
+        ]
+
+
 _LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
+
+
+def submodules(model: nn.Module) -> list[nn.Module]:
+    """``model`` and every module under it (a module held twice appears twice), in a fixed
+    order. Several times faster than ``list(model.modules())`` (no generator per level),
+    which every explanation's borrow and memo lookups pay."""
+    found, stack = [], [model]
+    while stack:
+        module = stack.pop()
+        if module is not None:  # register_module(name, None) leaves a None child
+            found.append(module)
+            stack.extend(module._modules.values())
+    return found
 
 
 def model_lock(model: nn.Module) -> threading.RLock:
@@ -48,36 +76,34 @@ def model_lock(model: nn.Module) -> threading.RLock:
 
 
 @contextmanager
-def borrowed(model: nn.Module) -> Iterator[nn.Module]:
+def borrowed(model: nn.Module, gradients: bool = True) -> Iterator[nn.Module]:
     """Borrow ``model`` for an explanation and give it back bit-identical.
 
     Inside: eval mode, parameters with ``requires_grad=False``, grad mode enabled, and the
     per-model lock held. On exit (also on error) every module's flag, each parameter's
     ``requires_grad`` and ``.grad`` (the same tensor object), and all hook dictionaries are
     restored. Nesting is safe: an inner block restores the state the outer one set.
+    ``gradients=False`` (for work that never differentiates): grad mode disabled instead and
+    ``requires_grad`` left untouched (nothing can record a gradient for the parameters).
     """
     lock = model_lock(model)
     with lock:
-        modules = list(model.modules())
+        modules = submodules(model)
         flags = [m.training for m in modules]
         # each module's own parameters (a shared one appears twice: restored twice, harmless)
         params = [p for m in modules for p in m._parameters.values() if p is not None]
         requires = [p.requires_grad for p in params]
         grads = [p.grad for p in params]
-        hooks = []  # (dict, its items); most are empty, so that case is kept cheap
-        for m in modules:
-            own = m.__dict__
-            for name in _HOOK_DICTS:
-                d = own.get(name)
-                if d is not None:
-                    hooks.append((d, tuple(d.items()) if d else ()))
+        # (dict, its items) of every hook dictionary; most are empty, so that case is cheap
+        hooks = [(d, tuple(d.items()) if d else ()) for d in _hook_dicts(modules)]
         try:
             if any(flags):  # train(False) runs only where needed: overrides of train() see it
                 model.eval()
-            for p, req in zip(params, requires, strict=True):
-                if req:
-                    p.requires_grad_(False)
-            with torch.enable_grad():
+            if gradients:
+                for p, req in zip(params, requires, strict=True):
+                    if req:
+                        p.requires_grad_(False)
+            with torch.set_grad_enabled(gradients):
                 yield model
         finally:
             for m, flag in zip(modules, flags, strict=True):

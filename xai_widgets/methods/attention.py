@@ -181,6 +181,7 @@ class Attention(Method):
 
     space = "layer"
     signed = False
+    gradients = False
 
     @classmethod
     def accepts_value(cls, name: str, value: object, owner: str) -> bool:
@@ -244,6 +245,7 @@ class AttentionRollout(Method):
 
     space = "layer"
     signed = False
+    gradients = False
 
     def check_input(self, x: torch.Tensor) -> None:
         """Nothing beyond the declared bounds; the model is checked in ``resolve_layer``."""
@@ -259,8 +261,10 @@ class AttentionRollout(Method):
         names = _check_modules(self.name, model)
         calls = _run(model, x, target, names)
         fused = []
-        for name in names:
+        for i, name in enumerate(names):
             query, key, masks = calls[name]
-            weights = attention_weights(model.get_submodule(name), query, key, masks)
+            # the class token's row of the product needs only the last block's class row
+            rows = slice(0, 1) if i == len(names) - 1 and not self.discard_ratio else None
+            weights = attention_weights(model.get_submodule(name), query, key, masks, rows)
             fused.append(fuse_heads(weights, self.head_fusion))
-        return _row_grid(model, x, rollout(fused, self.discard_ratio)[:, :1], self.name)
+        return _row_grid(model, x, rollout(fused, self.discard_ratio, row=0), self.name)

@@ -85,10 +85,18 @@ def attention_weights(
     if rows is not None:
         query = query[:, rows]
     n, lk, d = query.shape[0], key.shape[1], e // heads
-    q = F.linear(query, w_q, b_q).view(n, -1, heads, d).transpose(1, 2)
-    k = F.linear(key, w_k, b_k).view(n, lk, heads, d).transpose(1, 2)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(d)
-    mask = _mask(masks or {}, n, heads, lq, lk, scores)
+    if query is key and mha._qkv_same_embed_dim and b_q is not None:
+        # self-attention over all rows: q and k from one projection
+        qk = F.linear(query, mha.in_proj_weight[: 2 * e], mha.in_proj_bias[: 2 * e])
+        q, k = qk.view(n, lk, 2, heads, d).unbind(2)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
+    else:
+        q = F.linear(query, w_q, b_q).view(n, -1, heads, d).transpose(1, 2)
+        k = F.linear(key, w_k, b_k).view(n, lk, heads, d).transpose(1, 2)
+    scores = (q * (1.0 / math.sqrt(d))) @ k.transpose(-2, -1)
+    if not masks:
+        return torch.softmax(scores, dim=-1)
+    mask = _mask(masks, n, heads, lq, lk, scores)
     if mask.dim() and rows is not None:
         mask = mask[..., rows, :] if mask.shape[-2] == lq else mask
     return torch.softmax(scores + mask, dim=-1)
@@ -107,26 +115,56 @@ def fuse_heads(weights: torch.Tensor, fusion: str | int) -> torch.Tensor:
     raise ValueError(f"head fusion must be one of {', '.join(FUSIONS)} or a head index")
 
 
-def rollout(fused: Sequence[torch.Tensor], discard_ratio: float = 0.0) -> torch.Tensor:
+def _prepared(a: torch.Tensor, discard_ratio: float, rows: slice | None = None) -> torch.Tensor:
+    """norm(A + I) of one block: A (N, Lq, L) with its lowest ``discard_ratio`` of entries set
+    to 0 (never the class token's attention to itself; Gildenblat's vit-explain), the identity's
+    ``rows`` added (all: a full matrix), rows renormalised."""
+    n, lq, length = a.shape
+    if discard_ratio > 0:
+        flat = a.reshape(n, -1).clone()
+        drop = int(flat.shape[1] * discard_ratio)
+        if drop:
+            lowest = flat.topk(drop, dim=1, largest=False).indices
+            keep = lowest == 0  # entry (0, 0): the class token's own attention
+            flat.scatter_(1, lowest, torch.where(keep, flat.gather(1, lowest), 0.0))
+        a = flat.view(n, lq, length)
+    eye = torch.eye(length, dtype=a.dtype, device=a.device)
+    a = a + (eye if rows is None else eye[rows])
+    return a / a.sum(-1, keepdim=True)
+
+
+def rollout(
+    fused: Sequence[torch.Tensor], discard_ratio: float = 0.0, row: int | None = None
+) -> torch.Tensor:
     """Attention rollout (Abnar & Zuidema 2020): R = prod_l norm(A_l + I), the first block on
     the right, each A_l (N, L, L) with its lowest ``discard_ratio`` of entries set to 0 (never
     the class token's attention to itself; Gildenblat's vit-explain), rows renormalised after
-    the identity (the residual connection) is added."""
-    result = None
-    for a in fused:
-        n, length, _ = a.shape
-        if discard_ratio > 0:
-            flat = a.reshape(n, -1).clone()
-            drop = int(flat.shape[1] * discard_ratio)
-            if drop:
-                lowest = flat.topk(drop, dim=1, largest=False).indices
-                keep = lowest == 0  # entry (0, 0): the class token's own attention
-                flat.scatter_(1, lowest, torch.where(keep, flat.gather(1, lowest), 0.0))
-            a = flat.view(n, length, length)
-        eye = torch.eye(length, dtype=a.dtype, device=a.device)
-        a = a + eye
-        a = a / a.sum(-1, keepdim=True)
-        result = a if result is None else a @ result
-    if result is None:
+    the identity (the residual connection) is added: (N, L, L).
+
+    ``row``: only R's row ``row`` (N, 1, L), multiplied from the left as a row vector through
+    the blocks (L^2 per block instead of L^3); then the last block may be given as that row
+    alone, (N, 1, L), when nothing is discarded (a discard ranks the whole matrix).
+    """
+    if not fused:
         raise ValueError("attention rollout needs at least one attention block")
-    return result
+    if row is None:
+        result = None
+        for a in fused:
+            a = _prepared(a, discard_ratio)
+            result = a if result is None else a @ result
+        return result  # type: ignore[return-value]
+    last = fused[-1]
+    whole = last.shape[-2] == last.shape[-1]
+    if not whole and discard_ratio > 0:
+        raise ValueError("a discard ranks a block's whole attention matrix; give it whole")
+    if whole and discard_ratio > 0:
+        vector = _prepared(last, discard_ratio)[:, row : row + 1]
+    else:
+        vector = _prepared(last[:, row : row + 1] if whole else last, 0.0, slice(row, row + 1))
+    for a in reversed(fused[:-1]):
+        if discard_ratio > 0:
+            vector = vector @ _prepared(a, discard_ratio)
+        else:  # v norm(A + I) = w A + w with w = v / rowsum(A + I): no L x L temporaries
+            w = vector / (a.sum(-1) + 1.0).unsqueeze(1)
+            vector = torch.baddbmm(w, w, a)
+    return vector
