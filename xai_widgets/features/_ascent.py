@@ -89,6 +89,17 @@ class Picture:
         self.fourier.params.mul_(gain[None, None, :, :, None])
 
 
+def _fade(steps: int, settle: float) -> Callable[[int], float]:
+    """The transformations' strength at step i: 1, then over the last ``settle`` share of the
+    steps falling linearly towards 0 (the last step 1 / (that many steps))."""
+    start = steps - round(settle * steps)
+
+    def strength(i: int) -> float:
+        return 1.0 if i < start else 1.0 - (i - start) / (steps - start)
+
+    return strength
+
+
 def ascent(
     model: nn.Module,
     score: Callable[[torch.Tensor], torch.Tensor],
@@ -98,10 +109,12 @@ def ascent(
     every: int,
     blur_sigma: float,
 ) -> Iterator[Step]:
-    """Adam on score(T(x)) - tv TV(x) - l2 mean(x^2); yields at 0, every ``every``, the end."""
+    """Adam on score(T(x)) - tv TV(x) - l2 mean(x^2); yields at 0, every ``every``, the end.
+    T's strength fades to none over the last ``settle`` share of the steps."""
     adam = torch.optim.Adam(picture.parameters(), lr=settings["lr"])
     steps, tv, l2 = settings["steps"], settings["tv"], settings["l2"]
     jitter, scale, rotate = settings["jitter"], settings["scale"], settings["rotate"]
+    fade = _fade(steps, settings.get("settle", 0.0))
     blur_every = settings["blur_every"]
 
     def state(done: int) -> Step:
@@ -117,7 +130,9 @@ def ascent(
         with borrowed(model), relu_rule(model, "redirected"):
             for _ in range(min(every, steps - done)):
                 image = picture.image()
-                gain = score(random_affine(image, gen, jitter, scale, rotate))
+                f = fade(done)
+                moved = random_affine(image, gen, round(jitter * f), scale * f, rotate * f)
+                gain = score(moved)
                 if tv:
                     gain = gain - tv * total_variation(image)
                 if l2:

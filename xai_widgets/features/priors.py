@@ -33,7 +33,9 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "PLAIN_DETAIL",
     "central_detail",
+    "detail_rms",
     "gaussian_blur",
     "l2_penalty",
     "random_affine",
@@ -127,3 +129,19 @@ def central_detail(image: torch.Tensor, area: float = 0.5, sigma: float = 1.0) -
     top, left = (height - bh) // 2, (width - bw) // 2
     total = float(energy.sum())
     return float(energy[top : top + bh, left : left + bw].sum()) / total if total > 0 else 0.0
+
+
+PLAIN_DETAIL = 0.025
+"""Below this :func:`detail_rms` a picture is plain: its detail is invisible (a 2.5% ripple)."""
+
+
+def detail_rms(pixels: torch.Tensor, sigma: float = 1.0) -> float:
+    """Root mean square of the high-frequency part x - gaussian_blur(x, sigma) of a picture in
+    [0, 1] ((C, H, W) or (1, C, H, W)), over pixels and channels: 0 for a plain picture. The
+    zoo models' feature visualizations measure 0.04-0.13; two counting channels that respond
+    most to blank pictures get plain pictures of 0.015-0.017 (below :data:`PLAIN_DETAIL`)."""
+    x = pixels.detach().float()
+    x = x.unsqueeze(0) if x.dim() == 3 else x
+    if x.dim() != 4 or x.shape[0] != 1:
+        raise ValueError(f"detail_rms: expected (C, H, W) or (1, C, H, W), got {x.shape}")
+    return float((x - gaussian_blur(x, sigma)).pow(2).mean().sqrt())

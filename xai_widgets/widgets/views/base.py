@@ -203,6 +203,6 @@ class FeatureView(View):
         """Called once the layer list is known (subclasses may adjust their controls)."""
 
     def close(self) -> None:
-        if self._owns_selection:
+        if getattr(self, "_owns_selection", False):  # False too when __init__ raised early
             self.selection.close()
         super().close()

@@ -24,11 +24,13 @@ import time
 from typing import Any
 
 import ipywidgets as w
+import torch
 from traitlets import Int, Unicode, observe
 
 from ...features import dream, optimize
 from ...features.dream import DreamSettings
 from ...features.optimize import FeatVisSettings
+from ...features.priors import PLAIN_DETAIL, detail_rms
 from ...params import declared
 from ..canvas import encode
 from ..controls import param_control
@@ -223,13 +225,14 @@ class FeatureVisView(FeatureView):
         try:
             for step, image, objective in run:
                 job.check()
-                encoded = encode(fit_tile(self.selection.preprocess.display(image), PREVIEW_PX))
+                shown = self.selection.preprocess.display(image)
+                encoded = encode(fit_tile(shown, PREVIEW_PX))
                 first = self.history[0][1] if self.history else objective
                 caption = (
                     f"<b>{target}</b> of <code>{where}</code>: step {step} / {steps}, "
                     f"objective <b>{objective:.4g}</b> (from {first:.4g}), "
                     f"{time.perf_counter() - start:.1f} s"
-                )
+                ) + (_plain_note(shown) if step == steps else "")
 
                 def draw(s=step, v=objective, im=image, e=encoded, c=caption) -> None:
                     self.history.append((s, v))
@@ -291,3 +294,16 @@ class FeatureVisView(FeatureView):
             self._finished()
 
         job.deliver(draw)
+
+
+def _plain_note(shown: Any) -> str:
+    """A sentence under a finished picture that has no visible detail: for such a channel a
+    plain picture is the honest answer (the zoo's counting model has channels whose best data
+    images are blank), not a failure of the optimization."""
+    pixels = torch.as_tensor(shown).permute(2, 0, 1).float() / 255.0
+    if detail_rms(pixels) >= PLAIN_DETAIL:
+        return ""
+    return (
+        "<br><i>A plain picture: this channel responds most to pictures without detail "
+        "(compare its exemplars); there is no pattern to show.</i>"
+    )
