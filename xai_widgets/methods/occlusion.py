@@ -34,10 +34,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..notes import note_param
 from ..targets import Target
-from .batching import chunk_size, chunks, forward_batch
+from . import drill
+from .batching import chunk_size
 from .incremental import start_engine
 from .registry import Method, Progress, param, register
+from .windows import WindowDrops
 
 __all__ = ["COARSE_STEP", "Occlusion", "OcclusionGrid", "coarse_step", "window_starts"]
 
@@ -121,43 +124,39 @@ class OcclusionGrid:
         chunk: int | None = None,
         engine: str = "auto",
         first: int | None = None,
-        approximate: bool = False,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield (drops (N, nr, nc), done mask (nr, nc)) after each chunk of windows, in
-        ``order`` (window indices, default row-major). Binds ``target`` on the clean input.
-        ``engine`` "auto" forwards the occluded copies incrementally where the model can be
-        traced (:mod:`.incremental`), else in full; "full" always in full. The engine used
-        (and why not the incremental one) is noted in the Explanation's params. Chunks hold
-        ``chunk`` jobs (window x sample; default: what fits memory, 64 for the incremental
-        engine), the first one ``first`` (the stream's coarse map; incrementally at most two
-        chunks, in full at most one)."""
-        n = x.shape[0]
+        ``order`` (window indices, default row-major; a subset computes only those): see
+        :meth:`open` and :meth:`WindowDrops.compute`."""
         nr, nc = self.shape
+        run = self.open(model, x, target, baseline, chunk, engine)
+        yield from run.compute(torch.arange(nr * nc) if order is None else order, first)
+
+    def open(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        target: Target,
+        baseline: float,
+        chunk: int | None = None,
+        engine: str = "auto",
+    ) -> WindowDrops:
+        """Bind ``target`` on the clean input and start the engine: ``engine`` "auto" forwards
+        the occluded copies incrementally where the model can be traced (:mod:`.incremental`),
+        else in full; "full" always in full. The engine used (and why not the incremental one)
+        is noted in the Explanation's params. Chunks hold ``chunk`` jobs (window x sample;
+        default: what fits memory, 64 for the incremental engine)."""
         with torch.no_grad():
             out = model(x)
             clean = target.score(out) if target.bound else target.bind(out)
-            clean = clean.detach()
-            run = start_engine(model, x, out, engine, approximate)
-            order = torch.arange(nr * nc) if order is None else order.cpu()
-            drops = torch.zeros(n, nr * nc, device=x.device, dtype=x.dtype)
-            done = torch.zeros(nr * nc, dtype=torch.bool, device=x.device)
-            per = chunk or (64 if run is not None else max(1, chunk_size(x[0])))
-            # flat jobs: every (window in order) x (sample)
-            win = order.repeat_interleave(n).to(x.device)
-            smp = torch.arange(n, device=x.device).repeat(nr * nc)
-            fill = torch.tensor(baseline, device=x.device, dtype=x.dtype)
-            top, left = self.starts
-            most = 2 * per if run is not None else per  # full forwards: the memory budget
-            for part in _parts(win.numel(), per, min(first or per, most)):
-                w, s = win[part], smp[part]
-                if run is not None:
-                    output = run.forward(top[w // nc], left[w % nc], s, self.patch, baseline)
-                else:
-                    mask = self.rows[w // nc][:, :, None] & self.cols[w % nc][:, None, :]
-                    output = forward_batch(model, torch.where(mask[:, None], fill, x[s]))
-                drops[s, w] = clean[s] - target.score(output, s)
-                done[w] = True
-                yield drops.view(n, nr, nc), done.view(nr, nc)
+            run = start_engine(model, x, out, engine)
+        n, (nr, nc) = x.shape[0], self.shape
+        per = chunk or (64 if run is not None else max(1, chunk_size(x[0])))
+        return WindowDrops(
+            self, model, x, target, baseline, clean.detach(), run, per,
+            torch.zeros(n, nr * nc, device=x.device, dtype=x.dtype),
+            torch.zeros(nr * nc, dtype=torch.bool, device=x.device),
+        )  # fmt: skip
 
     def assemble(self, drops: torch.Tensor, done: torch.Tensor | None = None) -> torch.Tensor:
         """(N, H, W) mean drop over the (done) windows covering each pixel; 0 where none."""
@@ -168,13 +167,6 @@ class OcclusionGrid:
         total = torch.einsum("rh,nrc,cw->nhw", r, drops * weight, c)
         count = torch.einsum("rh,rc,cw->hw", r, weight, c)
         return total / count.clamp(min=1)
-
-
-def _parts(total: int, per: int, first: int) -> Iterator[slice]:
-    """Slices of ``range(total)``: ``first`` items, then ``per`` at a time."""
-    yield slice(0, min(first, total))
-    for part in chunks(max(0, total - first), per):
-        yield slice(part.start + first, part.stop + first)
 
 
 @register(
@@ -193,8 +185,11 @@ class Occlusion(Method):
     window set to ``baseline`` in all channels. Attribution (N, C, H, W) repeats the map over
     channels; the heatmap is the map.
 
-    ``approximate=True`` caps each layer's recomputed rectangle (Krypton's projective-field
-    threshold, :data:`~.incremental.TAU`): faster, close to the exact map, not equal.
+    ``approximate=True`` computes about a third of the windows, chosen by an adaptive
+    drill-down (:mod:`.drill`, after Krypton): every second row and column of windows, then
+    the 10% of the rest where their interpolation is strongest; the other windows are
+    interpolated. Faster, close to the exact map, not equal; ``params["windows"]`` says how
+    many were computed.
 
     Example: ``explain(model, x, "occlusion", patch=8, stride=4)``.
     """
@@ -209,8 +204,8 @@ class Occlusion(Method):
     baseline: float = param(0.0, min=-1e6, max=1e6, step=0.1, help="value of occluded pixels")
     approximate: bool = param(
         False,
-        help="Faster, approximate map: each layer recomputes at most 60% of its rows and "
-        "columns around the window (Krypton's projective-field threshold).",
+        help="Faster, approximate map: about a third of the windows are computed (every "
+        "second row and column, then where the map is strongest), the rest interpolated.",
     )
 
     reduce = "mean"
@@ -224,17 +219,21 @@ class Occlusion(Method):
             )
 
     def cost(self, x: torch.Tensor) -> int:
-        """One forward per window (and the clean one)."""
+        """One forward per computed window (all, or the drill-down's) and the clean one."""
         rows = window_starts(x.shape[2], self.patch, self.stride)
         cols = window_starts(x.shape[3], self.patch, self.stride)
+        if self.approximate:
+            return drill.planned((len(rows), len(cols))) + 1
         return len(rows) * len(cols) + 1
 
     def __call__(self, model, x, target, progress: Progress | None = None, cache=None):
+        if self.approximate:
+            *_, (heat, _) = self._drill(model, x, target, progress)
+            return heat
         grid = OcclusionGrid.build(x.shape[2], x.shape[3], self.patch, self.stride, x.device)
         total = grid.shape[0] * grid.shape[1]
         drops = None
-        parts = grid.iter_drops(model, x, target, self.baseline, approximate=self.approximate)
-        for partial, done in parts:
+        for partial, done in grid.iter_drops(model, x, target, self.baseline):
             drops = partial
             if progress is not None:
                 progress(int(done.sum()) / total)
@@ -245,21 +244,17 @@ class Occlusion(Method):
         """Coarse first: the windows of every third (or k-th, :func:`coarse_step`) row and
         column of the grid (and the last ones, so they span the image) come first and give a
         map bilinearly filled between them; the remaining windows refine it in place; the last
-        map is exactly ``__call__``'s."""
+        map is exactly ``__call__``'s. With ``approximate``: the drill-down's maps, the first
+        from every fourth row and column of windows."""
+        if self.approximate:
+            yield from self._drill(model, x, target, progress)
+            return
         height, width = x.shape[2:]
         grid = OcclusionGrid.build(height, width, self.patch, self.stride, x.device)
         nr, nc = grid.shape
         order, (rows, cols) = grid.coarse_first(coarse_step(nr, nc))
         n_coarse, total = len(rows) * len(cols), nr * nc
-        parts = grid.iter_drops(
-            model,
-            x,
-            target,
-            self.baseline,
-            order,
-            approximate=self.approximate,
-            first=n_coarse * x.shape[0],
-        )
+        parts = grid.iter_drops(model, x, target, self.baseline, order, first=n_coarse * x.shape[0])
         for drops, done in parts:
             count = int(done.sum())
             if progress is not None:
@@ -275,6 +270,37 @@ class Occlusion(Method):
                 )[:, 0]
                 heat = torch.where(covered, heat, fill)
             yield self._expand(heat, x), count / total
+
+    def _drill(self, model, x, target, progress):
+        """The drill-down (:mod:`.drill`): (attribution, share of the planned windows done)
+        after stage one's quick windows, after each later chunk, and at the end (1.0)."""
+        grid = OcclusionGrid.build(x.shape[2], x.shape[3], self.patch, self.stride, x.device)
+        shape = grid.shape
+        plan, total = drill.planned(shape), shape[0] * shape[1]
+        note_param("windows", drill.describe(plan, total))
+        run = grid.open(model, x, target, self.baseline)
+        order, quick = drill.stage_one_order(shape)
+        est = None
+        for drops, done in run.compute(order, first=quick * x.shape[0]):
+            count = int(done.sum())
+            if progress is not None:
+                progress(count / plan)
+            rows, cols = drill.sparse(shape[0]), drill.sparse(shape[1])
+            if count == len(order):
+                rows, cols = drill.stage_one(shape[0]), drill.stage_one(shape[1])
+            est = drill.estimate(drops, rows, cols)
+            if count < plan:
+                yield self._expand(grid.assemble(drill.filled(drops, done, est)), x), count / plan
+        assert est is not None
+        second = drill.refine_order(est, run.done.view(shape), drill.REFINE)
+        for drops, done in run.compute(second) if second.numel() else ():
+            count = int(done.sum())
+            if progress is not None:
+                progress(count / plan)
+            if count < plan:
+                yield self._expand(grid.assemble(drill.filled(drops, done, est)), x), count / plan
+        drops = run.drops.view(x.shape[0], *shape)
+        yield self._expand(grid.assemble(drill.filled(drops, run.done.view(shape), est)), x), 1.0
 
     @staticmethod
     def _expand(heat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ or "full", and ``engine_reason`` for a fallback) in the Explanation's params.
 
 Example::
 
-    run = start_engine(model, x, model(x), "auto", approximate=False)
+    run = start_engine(model, x, model(x), "auto")
     logits = run.forward(rows, cols, samples, (16, 16), 0.0) if run else model(occluded)
 """
 
@@ -26,28 +26,26 @@ __all__ = ["ENGINES", "TAU", "Incremental", "Plan", "Untraceable", "start_engine
 
 ENGINES = ("auto", "full")
 TAU = 0.6
-"""Krypton's projective-field threshold for ``approximate=True``: a layer recomputes at most
-``ceil(TAU * size)`` rows and columns around the centre of what a window changes."""
+"""Krypton's projective-field threshold, for ``Incremental.start(..., tau=TAU)``: a layer
+recomputes at most ``ceil(TAU * size)`` rows and columns around the centre of what a window
+changes. Not used by ``occlusion(approximate=True)``, whose drill-down (:mod:`..drill`) was
+more accurate for the time it saves on ResNet-18 (``benchmarks/bench_occlusion.py`` prints
+both)."""
 
 
-def start_engine(
-    model: nn.Module, x: torch.Tensor, output: Any, engine: str, approximate: bool
-) -> Incremental | None:
+def start_engine(model: nn.Module, x: torch.Tensor, output: Any, engine: str) -> Incremental | None:
     """The incremental runner for ``model`` on ``x`` (whose clean ``output`` is given), or
     None for full forwards (``engine="full"``, or the model cannot be followed)."""
-    note_param("approximate", approximate)
     if engine == "full":
         reason = "engine='full' was asked for"
     else:
         try:
-            run = Incremental.start(model, x, output, TAU if approximate else None)
+            run = Incremental.start(model, x, output)
         except Untraceable as error:
             reason = str(error)
         else:
             note_param("engine", "incremental")
             return run
-    if approximate:
-        reason += "; approximate=True was not applied (exact full forwards)"
     note_param("engine", "full")
     note_param("engine_reason", reason)
     return None
