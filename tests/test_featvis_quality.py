@@ -15,7 +15,7 @@ from helpers import assert_unchanged, make_model, snapshot
 from xai_widgets import data, params, zoo
 from xai_widgets import features as xf
 from xai_widgets.features.fourier import FourierImage, frequencies
-from xai_widgets.features.priors import PLAIN_DETAIL, central_detail, detail_rms, random_affine
+from xai_widgets.features.priors import FINE_DETAIL, central_detail, detail_rms, random_affine
 from xai_widgets.hooks import borrowed, relu_rule
 from xai_widgets.layers import default_layer, input_channels
 
@@ -116,18 +116,18 @@ def test_the_moves_fade_over_the_settle_share_of_the_steps(monkeypatch) -> None:
     assert seen[:4] == [(4, 0.3, 20.0)] * 4 and seen[-1] == (1, 0.3 / 4, 20.0 / 4)
 
 
-def test_detail_rms_and_the_plain_picture_note() -> None:
-    from xai_widgets.widgets.views.featvis_view import _plain_note
+def test_detail_rms_and_the_smooth_picture_note() -> None:
+    from xai_widgets.widgets.views.featvis_view import _smooth_note
 
     gen = torch.Generator().manual_seed(0)
     flat = torch.full((3, 16, 16), 0.3)
     assert detail_rms(flat) == pytest.approx(0.0, abs=1e-7)
     ripple = flat + 0.01 * torch.randn(3, 16, 16, generator=gen)
     pattern = torch.rand(1, 3, 16, 16, generator=gen)
-    assert detail_rms(ripple) < PLAIN_DETAIL < detail_rms(pattern)
+    assert detail_rms(ripple) < FINE_DETAIL < detail_rms(pattern)
     as_shown = (ripple.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
-    assert "plain picture" in _plain_note(as_shown)
-    assert _plain_note((pattern[0].permute(1, 2, 0) * 255).to(torch.uint8).numpy()) == ""
+    assert "No fine detail" in _smooth_note(as_shown)
+    assert _smooth_note((pattern[0].permute(1, 2, 0) * 255).to(torch.uint8).numpy()) == ""
     with pytest.raises(ValueError, match="detail_rms"):
         detail_rms(torch.rand(2, 3, 8, 8))
 
@@ -220,23 +220,23 @@ def test_defaults_beat_the_data_set_and_spread_detail_on_textures() -> None:
 def test_defaults_on_every_zoo_model(name: str) -> None:
     """Eight evenly spaced channels of the default layer, skipping channels that no data set
     image activates (dead after training). With the defaults every live channel's picture
-    beats the best of 100 data set images, and every picture with visible detail keeps at
-    least half of it in the central half. A plain picture (no visible detail, where the share
-    of nothing means nothing) is allowed only for a channel that verifiably prefers plain
-    pictures: a uniform picture reaches 90% of its best data image (two counting channels,
-    whose best data images are blank; the widget says so under the picture)."""
+    beats the best of 100 data set images, and every picture with visible fine detail keeps
+    at least half of it in the central half. A smooth picture (no fine detail, where the
+    share of nothing means nothing) is allowed only for a channel that verifiably prefers
+    pictures without objects: a uniform picture reaches 90% of its best data image (two
+    counting channels, whose best data images are blank; the widget says so under it)."""
     model, card, layer, best, channels = _channels_and_best(name, 8)
     alive = [c for c in channels if best[c] > 0]
     assert len(alive) >= 4
     h, w = card.input_size
     c = input_channels(model) or 3
-    plain = data.normalize(torch.cat([torch.full((1, c, h, w), v) for v in (0.0, 0.5, 1.0)]), card)
-    plain_best = xf.activations(model, plain, layer).mean((2, 3)).amax(0)
+    uniform = torch.cat([torch.full((1, c, h, w), v) for v in (0.0, 0.5, 1.0)])
+    uniform_best = xf.activations(model, data.normalize(uniform, card), layer).mean((2, 3)).amax(0)
     for channel in alive:
         last = _visualize(model, card, layer, channel)
         assert last.objective > float(best[channel]), (channel, last.objective, best[channel])
-        if detail_rms(data.denormalize(last.image, card)) < PLAIN_DETAIL:
-            assert plain_best[channel] >= 0.9 * best[channel], channel
+        if detail_rms(data.denormalize(last.image, card)) < FINE_DETAIL:
+            assert uniform_best[channel] >= 0.9 * best[channel], channel
         else:
             assert central_detail(last.image) >= 0.5, channel
 
@@ -257,9 +257,9 @@ def test_class_objective_draws_a_convincing_triangle() -> None:
 
 
 @pytest.mark.slow
-def test_the_view_says_when_a_channel_wants_a_plain_picture() -> None:
-    """Counting channel 8 prefers blank pictures: its picture has no visible detail, and the
-    Feature visualization view says so under it; a channel with a pattern gets no such note."""
+def test_the_view_says_when_a_channel_wants_a_smooth_picture() -> None:
+    """Counting channel 8 prefers blank pictures: its picture has no visible fine detail, and
+    the Feature visualization view says so under it; a channel with a pattern gets no note."""
     from xai_widgets.widgets.views import FeatureVisView
 
     model, card = zoo.load("counting"), zoo.card("counting")
@@ -268,11 +268,11 @@ def test_the_view_says_when_a_channel_wants_a_plain_picture() -> None:
     try:
         assert view.wait()
         view.layer = default_layer(model, data.normalize(images, card)[:1])
-        for channel, plain in ((8, True), (16, False)):
+        for channel, smooth in ((8, True), (16, False)):
             view.channel = channel
             view.run()
             assert view.wait() and view.error.value == ""
             assert "step 512 / 512" in view.caption.value
-            assert ("A plain picture" in view.caption.value) is plain, channel
+            assert ("No fine detail" in view.caption.value) is smooth, channel
     finally:
         view.close()

@@ -257,3 +257,38 @@ def wait_text(page, selector: str, text: str, timeout_ms: int = 30_000) -> None:
         arg=[selector, text],
         timeout=timeout_ms,
     )
+
+
+SMOOTH = """\
+from xai_widgets import data, zoo
+from xai_widgets.widgets.views import FeatureVisView
+
+model, card = zoo.load("counting"), zoo.card("counting")
+images = list(data.dataset(card.dataset, 2, seed=5, **card.dataset_kwargs)[0])
+fv = FeatureVisView(model, images, preprocess=card)
+fv.channel = 8  # a channel whose best data images are blank
+fv"""
+
+
+def test_a_smooth_picture_is_named_under_it(
+    lab_notebook: Callable[..., LabNotebook], browser_page: Page, tmp_path: Path
+) -> None:
+    """Feature visualization with its defaults (512 steps) on the counting model's channel 8:
+    the finished picture has no fine detail, and the caption says so in words."""
+    page = browser_page
+    page.set_viewport_size({"width": 1400, "height": 900})
+    nb = lab_notebook(write_notebook(tmp_path / "xw_smooth_picture.ipynb", [SMOOTH]))
+    nb.run_all()
+    nb.wait_executed()
+    preview = wait_visible(page, ".xw-fv-canvas")
+    wait_visible(page, ".xw-fv-run").click()
+    wait_drawn(preview, 120_000)
+    page.wait_for_function(
+        "() => document.querySelector('.xw-fv-caption').innerText.includes('step 512 / 512')",
+        timeout=180_000,
+    )
+    caption = page.locator(".xw-fv-caption").inner_text()
+    assert "No fine detail" in caption and "without objects" in caption, caption
+    errors = page.locator(".xw-view-error").all_inner_texts()
+    assert not any(text.strip() for text in errors), errors
+    screenshot(page.locator(".xw-feature-view"), "featvis-smooth-picture")

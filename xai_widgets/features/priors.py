@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
-    "PLAIN_DETAIL",
+    "FINE_DETAIL",
     "central_detail",
     "detail_rms",
     "gaussian_blur",
@@ -131,15 +131,17 @@ def central_detail(image: torch.Tensor, area: float = 0.5, sigma: float = 1.0) -
     return float(energy[top : top + bh, left : left + bw].sum()) / total if total > 0 else 0.0
 
 
-PLAIN_DETAIL = 0.025
-"""Below this :func:`detail_rms` a picture is plain: its detail is invisible (a 2.5% ripple)."""
+FINE_DETAIL = 0.025
+"""Below this :func:`detail_rms` a picture has no visible fine detail (a ripple under 2.5% of
+the range): only smooth light and dark areas."""
 
 
 def detail_rms(pixels: torch.Tensor, sigma: float = 1.0) -> float:
     """Root mean square of the high-frequency part x - gaussian_blur(x, sigma) of a picture in
-    [0, 1] ((C, H, W) or (1, C, H, W)), over pixels and channels: 0 for a plain picture. The
-    zoo models' feature visualizations measure 0.04-0.13; two counting channels that respond
-    most to blank pictures get plain pictures of 0.015-0.017 (below :data:`PLAIN_DETAIL`)."""
+    [0, 1] ((C, H, W) or (1, C, H, W)), over pixels and channels: 0 for a uniform picture or a
+    smooth gradient. The zoo models' feature visualizations measure 0.04-0.13; two counting
+    channels that respond most to blank pictures get smooth pictures of 0.015-0.017 (below
+    :data:`FINE_DETAIL`)."""
     x = pixels.detach().float()
     x = x.unsqueeze(0) if x.dim() == 3 else x
     if x.dim() != 4 or x.shape[0] != 1:

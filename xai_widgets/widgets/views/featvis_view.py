@@ -30,7 +30,7 @@ from traitlets import Int, Unicode, observe
 from ...features import dream, optimize
 from ...features.dream import DreamSettings
 from ...features.optimize import FeatVisSettings
-from ...features.priors import PLAIN_DETAIL, detail_rms
+from ...features.priors import FINE_DETAIL, detail_rms
 from ...params import declared
 from ..canvas import encode
 from ..controls import param_control
@@ -110,9 +110,17 @@ class FeatureVisView(FeatureView):
         )
         buttons = w.HBox([self.run_button, self.stop_button, self.progress])
         buttons.layout.align_items = "center"
-        controls = w.VBox([self.layer_picker, objective, *self.params.values(), buttons])
+        # the controls keep their width; a long caption wraps beside them instead of
+        # squeezing the sliders' values out of view
+        controls = w.VBox(
+            [self.layer_picker, objective, *self.params.values(), buttons],
+            layout=w.Layout(flex="0 0 auto"),
+        )
         self._show_objective()
-        result = w.VBox([self.preview.widget, self.caption], layout=w.Layout(margin="0 0 0 16px"))
+        result = w.VBox(
+            [self.preview.widget, self.caption],
+            layout=w.Layout(margin="0 0 0 16px", flex="1 1 0", min_width="0"),
+        )
         dream_box = w.VBox(
             [
                 w.HTML("<b>DeepDream</b> on the current picture, at the layer above"),
@@ -232,7 +240,7 @@ class FeatureVisView(FeatureView):
                     f"<b>{target}</b> of <code>{where}</code>: step {step} / {steps}, "
                     f"objective <b>{objective:.4g}</b> (from {first:.4g}), "
                     f"{time.perf_counter() - start:.1f} s"
-                ) + (_plain_note(shown) if step == steps else "")
+                ) + (_smooth_note(shown) if step == steps else "")
 
                 def draw(s=step, v=objective, im=image, e=encoded, c=caption) -> None:
                     self.history.append((s, v))
@@ -296,14 +304,15 @@ class FeatureVisView(FeatureView):
         job.deliver(draw)
 
 
-def _plain_note(shown: Any) -> str:
-    """A sentence under a finished picture that has no visible detail: for such a channel a
-    plain picture is the honest answer (the zoo's counting model has channels whose best data
-    images are blank), not a failure of the optimization."""
+def _smooth_note(shown: Any) -> str:
+    """A sentence under a finished picture without visible fine detail: for such a channel
+    smooth light and dark areas are the honest answer (the zoo's counting model has channels
+    whose best data images are blank), not a failure of the optimization."""
     pixels = torch.as_tensor(shown).permute(2, 0, 1).float() / 255.0
-    if detail_rms(pixels) >= PLAIN_DETAIL:
+    if detail_rms(pixels) >= FINE_DETAIL:
         return ""
     return (
-        "<br><i>A plain picture: this channel responds most to pictures without detail "
-        "(compare its exemplars); there is no pattern to show.</i>"
+        "<br><i>No fine detail: this channel responds most to smooth pictures without objects "
+        "or edges (compare its exemplars); the broad light and dark areas are all there is "
+        "to see.</i>"
     )
