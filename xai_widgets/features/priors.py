@@ -139,9 +139,9 @@ the range): only smooth light and dark areas."""
 def detail_rms(pixels: torch.Tensor, sigma: float = 1.0) -> float:
     """Root mean square of the high-frequency part x - gaussian_blur(x, sigma) of a picture in
     [0, 1] ((C, H, W) or (1, C, H, W)), over pixels and channels: 0 for a uniform picture or a
-    smooth gradient. The zoo models' feature visualizations measure 0.04-0.13; two counting
-    channels that respond most to blank pictures get smooth pictures of 0.015-0.017 (below
-    :data:`FINE_DETAIL`)."""
+    smooth gradient. The zoo models' feature visualizations measure 0.038-0.42; two counting
+    channels that respond most to blank pictures get smooth pictures of 0.016 (below
+    :data:`FINE_DETAIL`; ``benchmarks/bench_featvis.py``)."""
     x = pixels.detach().float()
     x = x.unsqueeze(0) if x.dim() == 3 else x
     if x.dim() != 4 or x.shape[0] != 1:
