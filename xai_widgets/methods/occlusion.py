@@ -285,9 +285,12 @@ class Occlusion(Method):
             count = int(done.sum())
             if progress is not None:
                 progress(count / plan)
-            rows, cols = drill.sparse(shape[0]), drill.sparse(shape[1])
-            if count == len(order):
+            if count == len(order):  # stage one done: the estimate for stage two
                 rows, cols = drill.stage_one(shape[0]), drill.stage_one(shape[1])
+            elif bool(done.flatten()[order[:quick]].all()):  # a preview from the quick ones
+                rows, cols = drill.sparse(shape[0]), drill.sparse(shape[1])
+            else:
+                continue
             est = drill.estimate(drops, rows, cols)
             if count < plan:
                 yield self._expand(grid.assemble(drill.filled(drops, done, est)), x), count / plan
