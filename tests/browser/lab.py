@@ -76,6 +76,22 @@ _RUN_ALL = f"""(path) => {{ {_PANEL}
     return true;  // fire and forget: page.evaluate would await the command with no timeout
 }}"""
 
+# Re-run each code cell whose widget display was lost to ipywidgets' restore race ("Error
+# displaying widget: model not found", see harness.WIDGET_RESTORE_RACE); returns how many.
+RERUN_LOST_DISPLAYS = f"""(path) => {{ {_PANEL}
+    if (!panel) return 0;
+    let rerun = 0;
+    panel.content.widgets.forEach((cell, i) => {{
+        const out = cell.model.type === 'code' && cell.node.querySelector('.jp-OutputArea');
+        if (out && out.innerText.includes('Error displaying widget')) {{
+            panel.content.activeCellIndex = i;
+            app.commands.execute('notebook:run-cell', {{widget: panel.id}});
+            rerun += 1;
+        }}
+    }});
+    return rerun;
+}}"""
+
 _EXECUTED = f"""(path) => {{ {_PANEL}
     if (!panel) return false;
     const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;

@@ -31,6 +31,7 @@ from .harness import (
     wait_visible,
     write_notebook,
 )
+from .lab import RERUN_LOST_DISPLAYS
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -209,3 +210,22 @@ def test_console_log_ignores_only_the_widget_managers_restore_race() -> None:
         ConsoleEntry("console", "error", "Error: Could not create a view", manager),
     ]
     assert [e.url for e in log.errors()] == ["http://127.0.0.1:1/files/ours.js", manager]
+
+
+def test_a_lost_display_is_rerun_once(
+    lab_notebook: Callable[..., LabNotebook], browser_page: Page, tmp_path: Path
+) -> None:
+    """The re-run behind ExplorerPage.wait_map: a cell whose output reads like a display lost
+    to ipywidgets' restore race is run again (the race itself cannot be provoked on demand)."""
+    cell = (
+        "runs = globals().get('runs', 0) + 1\n"
+        "print('Error displaying widget: model not found' if runs == 1 else f'run {runs}')"
+    )
+    nb = lab_notebook(write_notebook(tmp_path / "xw_harness_lost.ipynb", ["x = 1", cell]))
+    nb.run_all()
+    nb.wait_executed()
+    assert browser_page.evaluate(RERUN_LOST_DISPLAYS, nb.path) == 1
+    browser_page.wait_for_function(
+        "() => document.body.innerText.includes('run 2')", timeout=30_000, polling=100
+    )
+    assert browser_page.evaluate(RERUN_LOST_DISPLAYS, nb.path) == 0  # healed: nothing left
