@@ -58,17 +58,23 @@ def stream_times(model, x, target) -> tuple[float, float]:
     return float(first), time.perf_counter() - start
 
 
-def our_work(model, x, size: int) -> int:
-    """Convolution multiply-adds our exact engine computes for the whole grid."""
-    grid = OcclusionGrid.build(size, size, PATCH, STRIDE)
+def every_window(run: Incremental, grid: OcclusionGrid) -> torch.Tensor:
+    """The outputs of every window of ``grid`` through ``run``, 64 windows a pass."""
     top, left = grid.starts
     nc = grid.shape[1]
+    outputs = []
+    with torch.no_grad():
+        for part in torch.arange(grid.shape[0] * nc).split(64):
+            zeros = torch.zeros(len(part), dtype=torch.long)
+            outputs.append(run.forward(top[part // nc], left[part % nc], zeros, grid.patch, 0.0))
+    return torch.cat(outputs)
+
+
+def our_work(model, x, size: int) -> int:
+    """Convolution multiply-adds our exact engine computes for the whole grid."""
     with torch.no_grad():
         run = Incremental.start(model, x, model(x))
-        windows = torch.arange(grid.shape[0] * nc)
-        for part in windows.split(64):
-            zeros = torch.zeros(len(part), dtype=torch.long)
-            run.forward(top[part // nc], left[part % nc], zeros, grid.patch, 0.0)
+    every_window(run, OcclusionGrid.build(size, size, PATCH, STRIDE))
     return run.macs
 
 
@@ -105,17 +111,10 @@ def main() -> None:
 
     def threshold() -> torch.Tensor:
         grid = OcclusionGrid.build(args.size, args.size, PATCH, STRIDE)
-        top, left = grid.starts
-        nc = grid.shape[1]
         with torch.no_grad():
             out = model(x)
-            run = Incremental.start(model, x, out, tau=TAU)
-            drops = []
-            for part in torch.arange(grid.shape[0] * nc).split(64):
-                zeros = torch.zeros(len(part), dtype=torch.long)
-                logits = run.forward(top[part // nc], left[part % nc], zeros, grid.patch, 0.0)
-                drops.append(out[0, target] - logits[:, target])
-        return grid.assemble(torch.cat(drops).view(1, *grid.shape))
+            logits = every_window(Incremental.start(model, x, out, tau=TAU), grid)
+        return grid.assemble((out[0, target] - logits[:, target]).view(1, *grid.shape))
 
     runs = {"captum ppe=64": captum(64), "ours full forwards": full, "ours exact": ours(),
             "ours approximate": ours(approximate=True), "threshold tau=0.6": threshold}  # fmt: skip

@@ -34,9 +34,12 @@ __all__ = [
     "describe",
     "estimate",
     "filled",
+    "flat_windows",
     "interpolation",
     "planned",
     "refine_order",
+    "spaced",
+    "sparse",
     "stage_one",
     "stage_one_order",
 ]
@@ -45,9 +48,15 @@ REFINE = 0.1
 """The share of the windows outside stage one that stage two computes."""
 
 
+def spaced(count: int, step: int) -> list[int]:
+    """Every ``step``-th of ``count`` window indices along one axis, and the last one (so the
+    subset spans the image)."""
+    return sorted(set(range(0, count, step)) | {count - 1})
+
+
 def stage_one(count: int) -> list[int]:
     """Every second index of ``count`` windows along one axis, and the last one."""
-    return sorted(set(range(0, count, 2)) | {count - 1})
+    return spaced(count, 2)
 
 
 def interpolation(known: list[int], count: int, like: torch.Tensor) -> torch.Tensor:
@@ -81,21 +90,23 @@ def refine_order(est: torch.Tensor, done: torch.Tensor, share: float) -> torch.T
     return strength.topk(count).indices if count else strength.new_zeros(0, dtype=torch.long)
 
 
+def flat_windows(rows: list[int], cols: list[int], nc: int) -> torch.Tensor:
+    """Flat indices (row-major, ``nc`` columns) of the windows ``rows`` x ``cols``."""
+    return (torch.tensor(rows)[:, None] * nc + torch.tensor(cols)[None, :]).reshape(-1)
+
+
 def stage_one_order(shape: tuple[int, int]) -> tuple[torch.Tensor, int]:
     """Flat indices of stage one's windows, those of every fourth row and column (and the
     last) first, for a quick first map; and how many those first ones are."""
-    rows, cols = stage_one(shape[0]), stage_one(shape[1])
-    quick_rows, quick_cols = set(sparse(shape[0])), set(sparse(shape[1]))
-    flat = [
-        (r * shape[1] + c, not (r in quick_rows and c in quick_cols)) for r in rows for c in cols
-    ]
-    flat.sort(key=lambda item: item[1])  # stable: the quick windows first, row-major
-    return torch.tensor([f for f, _ in flat]), len(quick_rows) * len(quick_cols)
+    quick = flat_windows(sparse(shape[0]), sparse(shape[1]), shape[1])
+    stage = flat_windows(stage_one(shape[0]), stage_one(shape[1]), shape[1])
+    rest = stage[~torch.isin(stage, quick)]  # row-major, as the quick ones
+    return torch.cat([quick, rest]), len(quick)
 
 
 def sparse(count: int) -> list[int]:
     """Every fourth index and the last: a subset of :func:`stage_one`'s, the first map's."""
-    return sorted(set(range(0, count, 4)) | {count - 1})
+    return spaced(count, 4)
 
 
 def filled(drops: torch.Tensor, done: torch.Tensor, est: torch.Tensor) -> torch.Tensor:

@@ -55,9 +55,7 @@ def coarse_step(rows: int, cols: int) -> int:
     64 windows instead of 100)."""
     step = COARSE_STEP
     while True:
-        count = len(set(range(0, rows, step)) | {rows - 1}) * len(
-            set(range(0, cols, step)) | {cols - 1}
-        )
+        count = len(drill.spaced(rows, step)) * len(drill.spaced(cols, step))
         if count <= COARSE_WINDOWS or step >= max(rows, cols):
             return step
         step += 1
@@ -98,12 +96,12 @@ class OcclusionGrid:
         windows plus the last ones (so the subset spans the image); also returns the subset's
         (row indices, column indices)."""
         nr, nc = self.shape
-        rows = torch.tensor(sorted(set(range(0, nr, step)) | {nr - 1}))
-        cols = torch.tensor(sorted(set(range(0, nc, step)) | {nc - 1}))
-        coarse = (rows[:, None] * nc + cols[None, :]).reshape(-1)
+        rows, cols = drill.spaced(nr, step), drill.spaced(nc, step)
+        coarse = drill.flat_windows(rows, cols, nc)
         rest = torch.ones(nr * nc, dtype=torch.bool)
         rest[coarse] = False
-        return torch.cat([coarse, torch.nonzero(rest)[:, 0]]), (rows, cols)
+        order = torch.cat([coarse, torch.nonzero(rest)[:, 0]])
+        return order, (torch.tensor(rows), torch.tensor(cols))
 
     @property
     def starts(self) -> tuple[torch.Tensor, torch.Tensor]:

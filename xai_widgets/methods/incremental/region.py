@@ -104,9 +104,9 @@ def gather(
     rr = (patch.y0 + pad[0] - rows.start)[:, None] + torch.arange(h, device=dev)  # (K, h)
     cc = (patch.x0 + pad[1] - cols.start)[:, None] + torch.arange(w, device=dev)  # (K, w)
     in_r, in_c = (rr >= 0) & (rr < rows.length), (cc >= 0) & (cc < cols.length)
-    k = torch.arange(rr.shape[0], device=dev)[:, None, None]
     values = patch.values.permute(0, 2, 3, 1)  # (K, h, w, C)
     if bool(in_r.all()) and bool(in_c.all()):
+        k = torch.arange(rr.shape[0], device=dev)[:, None, None]
         base[k, :, rr[:, :, None], cc[:, None, :]] = values
         return base
     inside = in_r[:, :, None] & in_c[:, None, :]  # (K, h, w): patch places inside the block
