@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -229,3 +230,27 @@ def test_a_lost_display_is_rerun_once(
         "() => document.body.innerText.includes('run 2')", timeout=30_000, polling=100
     )
     assert browser_page.evaluate(RERUN_LOST_DISPLAYS, nb.path) == 0  # healed: nothing left
+
+
+def test_a_stalled_run_all_is_resumed_and_an_error_ends_the_wait(
+    lab_notebook: Callable[..., LabNotebook],
+    browser_page: Page,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """wait_executed on cells that were never run (as after a run-all whose requests were lost,
+    seen once in CI) resumes them once, from the first; an error output ends the wait at once,
+    naming the cell, instead of running into the timeout."""
+    cells = ["import time\nx = 1", "y = x + 1\nprint('y', y)"]
+    nb = lab_notebook(write_notebook(tmp_path / "xw_harness_stall.ipynb", cells))
+    nb.wait_executed(stall_ms=1500)  # no run_all: every cell is unrun, the kernel idle
+    assert "run-all stalled, resumed from cell 0" in capsys.readouterr().out
+    assert nb.stream_text(1) == "y 2\n"
+
+    broken = ["x = 1", "1 / 0", "time.sleep(600)"]
+    nb = lab_notebook(write_notebook(tmp_path / "xw_harness_error.ipynb", broken))
+    nb.run_all()
+    start = time.monotonic()
+    with pytest.raises(AssertionError, match="cell 1 raised ZeroDivisionError"):
+        nb.wait_executed(timeout_ms=120_000)
+    assert time.monotonic() - start < 60
