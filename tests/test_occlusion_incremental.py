@@ -122,7 +122,8 @@ def test_untraceable_model_falls_back_to_full_forwards() -> None:
     # the drill-down needs no tracing: on full forwards it computes the same windows
     approx = xw.explain(model, x, "occlusion", patch=8, stride=4, approximate=True)
     assert approx.params["engine"] == "full" and approx.params["approximate"] is True
-    assert approx.params["windows"] == "11 of 25 computed, the rest interpolated (drill-down)"
+    windows = "11 of 25 computed, the rest estimated (drill-down, gradient-guided)"
+    assert approx.params["windows"] == windows
 
 
 def test_unknown_layer_and_hooks_fall_back_with_the_reason() -> None:
@@ -139,23 +140,86 @@ def test_unknown_layer_and_hooks_fall_back_with_the_reason() -> None:
     assert torch.equal(e.heatmap, full_map(hooked, make_input(), 8, 8))
 
 
-@pytest.mark.slow
-def test_approximate_correlates_with_exact_on_resnet18() -> None:
-    """ResNet-18 as torchvision builds it (random weights), on a photo at 224 px, patch 16 /
-    stride 8 as in the benchmark: the drill-down computes 250 of 729 windows; 0.966 here."""
+PHOTOS = {"chelsea": 0.95, "astronaut": 0.93, "coffee": 0.95, "rocket": 0.88}
+"""scikit-image photos and the correlation the drill-down keeps on each (measured 0.977 /
+0.939 / 0.959 / 0.896 on torch 2.14; with plain interpolation 0.966 / 0.915 / 0.929 / 0.863)."""
+
+
+@pytest.fixture(scope="module")
+def resnet18_maps() -> dict[str, tuple[torch.Tensor, xw.Explanation]]:
+    """ResNet-18 as torchvision builds it (random weights), each photo at 224 px, patch 16 /
+    stride 8 as in the benchmark: (exact heatmap, approximate Explanation) per photo."""
     from skimage import data
 
     torch.manual_seed(0)
     model = torchvision.models.resnet18().eval()
-    photo = torch.tensor(data.chelsea()).permute(2, 0, 1)[None].float() / 255
-    x = (F.interpolate(photo, size=(224, 224), mode="bilinear") - 0.45) / 0.225
-    exact = xw.explain(model, x, "occlusion", patch=16, stride=8).heatmap
-    approx = xw.explain(model, x, "occlusion", patch=16, stride=8, approximate=True)
-    assert approx.params["engine"] == "incremental" and approx.params["approximate"] is True
-    assert approx.params["windows"].startswith("250 of 729 computed")
-    assert not torch.allclose(exact, approx.heatmap)  # it does cut work
-    rho = torch.corrcoef(torch.stack([exact.flatten(), approx.heatmap.flatten()]))[0, 1]
-    assert rho >= 0.95
+    maps = {}
+    for name in PHOTOS:
+        photo = torch.tensor(getattr(data, name)()).permute(2, 0, 1)[None].float() / 255
+        x = (F.interpolate(photo, size=(224, 224), mode="bilinear") - 0.45) / 0.225
+        exact = xw.explain(model, x, "occlusion", patch=16, stride=8).heatmap
+        approx = xw.explain(model, x, "occlusion", patch=16, stride=8, approximate=True)
+        maps[name] = (exact, approx)
+    return maps
+
+
+def _rho(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1])
+
+
+@pytest.mark.slow
+def test_approximate_correlates_with_exact_on_resnet18(resnet18_maps) -> None:
+    """250 of 729 windows computed; each photo keeps at least its measured correlation (less
+    0.01): a random network's maps are rough, and two of the four stay below 0.95."""
+    for name, (exact, approx) in resnet18_maps.items():
+        assert approx.params["engine"] == "incremental" and approx.params["approximate"] is True
+        assert approx.params["windows"] == (
+            "250 of 729 computed, the rest estimated (drill-down, gradient-guided)"
+        )
+        assert not torch.allclose(exact, approx.heatmap)  # it does cut work
+        assert _rho(exact, approx.heatmap) >= PHOTOS[name], name
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 15's goal, not met: 0.939 and 0.896 (random net)")
+def test_approximate_reaches_the_goal_of_095_on_every_photo(resnet18_maps) -> None:
+    assert all(_rho(e, a.heatmap) >= 0.95 for e, a in resnet18_maps.values())
+
+
+def test_the_gradient_guide_is_the_exact_drop_of_a_linear_model() -> None:
+    """For a model linear in its input, grad . (x - baseline) over a window is exactly the
+    window's drop, so the guided drill-down gives the exact map from a third of the windows;
+    a model whose score does not reach x by gradients gets the plain interpolation, said so."""
+    from xai_widgets.methods import drill
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 5, padding=2), nn.Flatten(), nn.Linear(4 * 20 * 20, 3))
+    model = model.double().eval()
+    x = torch.randn(2, 3, 20, 20, dtype=torch.double)
+    grid = OcclusionGrid.build(20, 20, 4, 2)
+    *_, (drops, _) = grid.iter_drops(model, x, Target.from_spec(1, 2), 0.5, engine="full")
+    target = Target.from_spec(1, 2)
+    with torch.no_grad():
+        target.bind(model(x))
+    guide = drill.taylor(model, x, target, 0.5, grid)
+    assert guide is not None
+    torch.testing.assert_close(guide, drops)
+    approx = xw.explain(model, x, "occlusion", patch=4, stride=2, baseline=0.5, target=1,
+                        approximate=True)  # fmt: skip
+    exact = xw.explain(model, x, "occlusion", patch=4, stride=2, baseline=0.5, target=1)
+    torch.testing.assert_close(approx.heatmap, exact.heatmap)
+    assert "gradient-guided" in approx.params["windows"]
+
+    class Detached(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x.detach())
+
+    plain = xw.explain(Detached().eval(), x, "occlusion", patch=4, stride=2, approximate=True)
+    assert plain.params["windows"].endswith("(drill-down, no gradient: plain interpolation)")
 
 
 def test_drill_down_interpolates_exactly_where_the_map_is_linear() -> None:
@@ -167,6 +231,11 @@ def test_drill_down_interpolates_exactly_where_the_map_is_linear() -> None:
     plane = (3 * r - 2 * c + 1)[None].double()
     est = drill.estimate(plane, drill.stage_one(9), drill.stage_one(6))
     torch.testing.assert_close(est, plane)  # linear data: the interpolation is exact
+    rough = torch.randn(1, 9, 6, dtype=torch.double)  # drops linear in the guide: exact too
+    est = drill.estimate(2 * rough - 1, drill.stage_one(9), drill.stage_one(6), rough)
+    torch.testing.assert_close(est, 2 * rough - 1)
+    flat = drill.estimate(plane, drill.stage_one(9), drill.stage_one(6), torch.ones_like(plane))
+    torch.testing.assert_close(flat, plane)  # a flat guide: the plain interpolation
     w = drill.interpolation([0, 3], 4, plane)
     torch.testing.assert_close(w.sum(1), torch.ones(4, dtype=w.dtype))
     order, quick = drill.stage_one_order((9, 9))
@@ -185,7 +254,7 @@ def test_drill_down_interpolates_exactly_where_the_map_is_linear() -> None:
     from xai_widgets.methods.occlusion import Occlusion
 
     x = torch.zeros(1, 3, 224, 224)  # the cost the Explorer announces: forwards to run
-    assert Occlusion(approximate=True).cost(x) == 251 and Occlusion().cost(x) == 730
+    assert Occlusion(approximate=True).cost(x) == 254 and Occlusion().cost(x) == 730
 
 
 def test_stream_is_incremental_and_ends_with_the_exact_map() -> None:

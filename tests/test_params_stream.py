@@ -83,7 +83,8 @@ def test_approximate_occlusion_streams_its_drill_down() -> None:
     exact = xw.explain(model, x, "occlusion", patch=4, stride=2, target=1).heatmap
     rho = torch.corrcoef(torch.stack([exact.flatten(), final.heatmap.flatten()]))[0, 1]
     first = torch.corrcoef(torch.stack([exact.flatten(), parts[0].heatmap.flatten()]))[0, 1]
-    assert rho > first + 0.2 and rho > 0.8, (float(first), float(rho))  # 0.43 -> 0.84 here
+    # 0.85 -> 0.93 here (with plain interpolation instead of the gradient's guide 0.43 -> 0.84)
+    assert rho > first + 0.05 and rho > 0.9, (float(first), float(rho))
     assert_unchanged(before, model)
 
 
