@@ -267,3 +267,21 @@ def test_a_borrow_without_gradients_leaves_requires_grad_and_restores_the_rest()
     # the attention methods never differentiate, and say so; gradient methods do
     assert not xw.methods.get_method("attention").gradients
     assert xw.methods.get_method("grad_cam").gradients
+
+
+def test_one_walk_shares_a_models_module_list_within_the_block_only() -> None:
+    """explain() walks the model's modules once (checks, memo keys and borrow share the
+    walk); outside the block every walk is fresh, so a module added between calls counts."""
+    from xai_widgets.hooks.borrow import one_walk, submodules
+
+    model = make_model("resnet")
+    assert submodules(model) is not submodules(model)
+    with one_walk():
+        first = submodules(model)
+        assert submodules(model) is first and first[0] is model
+        other = make_model("vgg")
+        assert submodules(other) is not first and submodules(other)[0] is other
+    model.add_module("extra", torch.nn.Identity())
+    assert len(submodules(model)) == len(first) + 1
+    e = xw.explain(model, make_input(), "saliency")  # the new structure is used and restored
+    assert e.heatmap.shape[0] == make_input().shape[0]

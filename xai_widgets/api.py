@@ -19,7 +19,7 @@ from torch import nn
 
 from .checks import check_input, check_model
 from .explanation import Explanation
-from .hooks import borrowed
+from .hooks import borrowed, one_walk
 from .layers import resolve_spatial_layer
 from .methods.forward import Forward
 from .methods.registry import Method, Progress, get_method, method_params
@@ -123,12 +123,13 @@ def explain(
     """
     model = check_model(model)
     given = x
-    x = check_input(model, x)
-    spec = Target.from_spec(target, x.shape[0], output)
-    instance = build_method(model, x, method, params)
-    with borrowed(model, instance.gradients), collecting() as notes:
-        attribution = instance(model, x, spec, progress=progress, cache=cache).detach()
-        heatmap = instance.heatmap(attribution, (x.shape[2], x.shape[3])).detach()
+    with one_walk():  # checks, memo lookups and the borrow share one walk of the modules
+        x = check_input(model, x)
+        spec = Target.from_spec(target, x.shape[0], output)
+        instance = build_method(model, x, method, params)
+        with borrowed(model, instance.gradients), collecting() as notes:
+            attribution = instance(model, x, spec, progress=progress, cache=cache).detach()
+            heatmap = instance.heatmap(attribution, (x.shape[2], x.shape[3])).detach()
     return _result(instance, spec, given, x, attribution, heatmap, notes, 1.0)
 
 

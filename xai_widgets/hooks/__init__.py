@@ -24,7 +24,7 @@ Example::
 from __future__ import annotations
 
 from .attention import AttentionCall, attention_inputs
-from .borrow import borrowed, model_lock
+from .borrow import borrowed, model_lock, one_walk
 from .calls import Call, Stop, StopForward, record_calls, stop_after, watch_calls
 from .capture import Captured, capture, record_shapes, replace_output, rewrite_outputs
 from .dense import dense_gradients
@@ -44,6 +44,7 @@ __all__ = [
     "dense_gradients",
     "model_lock",
     "observe",
+    "one_walk",
     "record_calls",
     "record_shapes",
     "relu_rule",

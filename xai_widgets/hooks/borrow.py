@@ -13,11 +13,12 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import torch
 from torch import nn
 
-__all__ = ["borrowed", "model_lock", "submodules"]
+__all__ = ["borrowed", "model_lock", "one_walk", "submodules"]
 
 # Module attributes that hold hooks; restored by identity of their contents.
 _HOOK_DICTS = (
@@ -52,17 +53,42 @@ _LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyD
 _LOCKS_GUARD = threading.Lock()
 
 
+_WALKS: ContextVar[dict[int, tuple[nn.Module, list[nn.Module]]] | None] = ContextVar(
+    "xai_widgets_walks", default=None
+)
+
+
 def submodules(model: nn.Module) -> list[nn.Module]:
     """``model`` and every module under it (a module held twice appears twice), in a fixed
     order. Several times faster than ``list(model.modules())`` (no generator per level),
-    which every explanation's borrow and memo lookups pay."""
+    which every explanation's borrow and memo lookups pay; inside :func:`one_walk` each
+    model is walked once. The list is shared: read it, never change it."""
+    walks = _WALKS.get()
+    if walks is not None:
+        hit = walks.get(id(model))
+        if hit is not None and hit[0] is model:
+            return hit[1]
     found, stack = [], [model]
     while stack:
         module = stack.pop()
         if module is not None:  # register_module(name, None) leaves a None child
             found.append(module)
             stack.extend(module._modules.values())
+    if walks is not None:
+        walks[id(model)] = (model, found)
     return found
+
+
+@contextmanager
+def one_walk() -> Iterator[None]:
+    """Within the block, :func:`submodules` walks each model once and reuses the list: for
+    one ``explain`` call, whose borrow and memo lookups would walk the model 5-8 times.
+    Only for code that does not add, remove or replace submodules inside the block."""
+    token = _WALKS.set({})
+    try:
+        yield
+    finally:
+        _WALKS.reset(token)
 
 
 def model_lock(model: nn.Module) -> threading.RLock:
