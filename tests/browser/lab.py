@@ -5,7 +5,10 @@ Kernel" dialog and nothing runs, so :meth:`LabNotebook.wait_kernel_ready` waits 
 *this* notebook to have ``sessionContext.isReady``, a connected ``idle`` kernel and no dialog;
 ``page.evaluate`` has no timeout and awaits a returned promise, so commands are fired and
 forgotten and their effect is awaited with ``wait_for_function`` (which has one); without a save
-before ``page.reload()`` the widget outputs do not come back.
+before ``page.reload()`` the widget outputs do not come back. :meth:`LabNotebook.wait_executed`
+ends at the first error output, resumes a run-all that stalled (seen once in CI: Notebook 7,
+kernel idle, later cells never sent) and re-runs a display lost to ipywidgets' restore race,
+each once and said so on stdout.
 """
 
 from __future__ import annotations

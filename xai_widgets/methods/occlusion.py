@@ -219,8 +219,8 @@ class Occlusion(Method):
             )
 
     def cost(self, x: torch.Tensor) -> int:
-        """One forward per computed window (all, or the drill-down's) and the clean one (the
-        drill-down's backward pass counted as two)."""
+        """One forward per computed window (all, or the drill-down's) and the clean one; the
+        drill-down adds its gradient's forward and backward (counted as three)."""
         rows = window_starts(x.shape[2], self.patch, self.stride)
         cols = window_starts(x.shape[3], self.patch, self.stride)
         if self.approximate:
