@@ -30,7 +30,7 @@ import numpy as np
 from playwright.sync_api import Locator, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from .lab import RERUN_LOST_DISPLAYS
+from .lab import rerun_lost_displays
 
 MAP_TIMEOUT_MS = 120_000  # a first map on a busy 2-core machine, kernel start included
 CHANGE_TOLERANCE = 8  # levels; JPEG and alpha rounding stay well below this
@@ -235,8 +235,7 @@ class ExplorerPage:
                 raise AssertionError(what) from exc
             outcome = handle.json_value()
             if outcome == "lost" and attempt == 1 and self.lab_path is not None:
-                rerun = self.page.evaluate(RERUN_LOST_DISPLAYS, self.lab_path)
-                print(f"\n[browser] a display lost to the restore race: {rerun} cell(s) re-run")
+                rerun_lost_displays(self.page, self.lab_path)
                 continue
             break
         assert outcome is True, outcome

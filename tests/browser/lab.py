@@ -97,6 +97,16 @@ RERUN_LOST_DISPLAYS = f"""(path) => {{ {_PANEL}
     return rerun;
 }}"""
 
+
+def rerun_lost_displays(page: Page, path: str) -> int:
+    """Re-run the cells of notebook ``path`` whose widget display was lost to ipywidgets'
+    restore race (:data:`RERUN_LOST_DISPLAYS`), say so on stdout; how many."""
+    rerun = page.evaluate(RERUN_LOST_DISPLAYS, path)
+    if rerun:
+        print(f"\n[browser] a display lost to the restore race: {rerun} cell(s) re-run")
+    return rerun
+
+
 # Where a run-all stands: per code cell (empty ones skipped) its index, execution count and
 # whether its prompt still shows "*"; whether the kernel is idle; the first error output.
 # `stalled` once the kernel has been idle for `stall_ms` with cells still unrun (run-all's
@@ -221,9 +231,7 @@ class LabNotebook:
             self.page.evaluate(_RUN_FROM, [self.path, first])
         if progress["done"] and not progress["error"]:
             self.page.wait_for_timeout(LOST_SETTLE_MS)  # a lost display shows a moment later
-            rerun = self.page.evaluate(RERUN_LOST_DISPLAYS, self.path)
-            if rerun:
-                print(f"\n[browser] a display lost to the restore race: {rerun} cell(s) re-run")
+            if rerun_lost_displays(self.page, self.path):
                 progress = self._wait_progress(timeout_ms, stall_ms)
         error = progress["error"]
         if error and not allow_errors:
