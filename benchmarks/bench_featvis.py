@@ -19,12 +19,11 @@ from pathlib import Path
 import torch
 
 from xai_widgets import data
-from xai_widgets import features as xf
 from xai_widgets.features.priors import FINE_DETAIL, central_detail, detail_rms
-from xai_widgets.layers import input_channels
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_featvis_quality import _channels_and_best  # the test's own channels
+# the test's own channels, uniform pictures and defaults
+from test_featvis_quality import _channels_and_best, _uniform_best, _visualize
 
 
 def main() -> None:
@@ -37,15 +36,10 @@ def main() -> None:
     print("model     layer        channel  vs best data  centre share  fine detail  uniform     s")
     for name in args.models.split(","):
         model, card, layer, best, channels = _channels_and_best(name, 8)
-        h, w = card.input_size
-        c = input_channels(model) or 3
-        uniform = torch.cat([torch.full((1, c, h, w), v) for v in (0.0, 0.5, 1.0)])
-        flat = xf.activations(model, data.normalize(uniform, card), layer).mean((2, 3)).amax(0)
+        flat = _uniform_best(model, card, layer)
         for channel in (c for c in channels if best[c] > 0):
             start = time.perf_counter()
-            run = xf.optimize(model, layer, channel, size=card.input_size, preprocess=card,
-                              every=10**4)  # fmt: skip
-            last = list(run)[-1]
+            last = _visualize(model, card, layer, channel)
             seconds = time.perf_counter() - start
             ratio = last.objective / float(best[channel])
             share = central_detail(last.image)

@@ -197,6 +197,14 @@ def _channels_and_best(name: str, count: int) -> tuple:
     return model, card, layer, best, channels
 
 
+def _uniform_best(model, card, layer) -> torch.Tensor:
+    """(C,) each channel's best mean activation over uniform pictures (0, 0.5 and 1)."""
+    h, w = card.input_size
+    c = input_channels(model) or 3
+    uniform = torch.cat([torch.full((1, c, h, w), v) for v in (0.0, 0.5, 1.0)])
+    return xf.activations(model, data.normalize(uniform, card), layer).mean((2, 3)).amax(0)
+
+
 def _visualize(model, card, layer, channel) -> xf.Step:
     run = xf.optimize(model, layer, channel, size=card.input_size, preprocess=card, every=10**4)
     return list(run)[-1]
@@ -228,10 +236,7 @@ def test_defaults_on_every_zoo_model(name: str) -> None:
     model, card, layer, best, channels = _channels_and_best(name, 8)
     alive = [c for c in channels if best[c] > 0]
     assert len(alive) >= 4
-    h, w = card.input_size
-    c = input_channels(model) or 3
-    uniform = torch.cat([torch.full((1, c, h, w), v) for v in (0.0, 0.5, 1.0)])
-    uniform_best = xf.activations(model, data.normalize(uniform, card), layer).mean((2, 3)).amax(0)
+    uniform_best = _uniform_best(model, card, layer)
     for channel in alive:
         last = _visualize(model, card, layer, channel)
         assert last.objective > float(best[channel]), (channel, last.objective, best[channel])
