@@ -6,12 +6,12 @@ ResNet-18 (random weights) at ``--size`` px (224), patch 16, stride 8, CPU, one 
 
 * Captum ``Occlusion`` with ``perturbations_per_eval`` 1 (its default) and 64;
 * ours with full forwards (``engine="full"``: the batched forwards used before, 64 copies a
-  pass), ours exact (incremental), ours ``approximate=True`` (the drill-down, about a third
-  of the windows) and, for comparison, Krypton's projective-field threshold (every window,
-  each layer's rectangle capped at ``TAU`` = 60% of its rows and columns), with each
-  approximation's correlation with the exact map, on four photos (random weights give
-  rougher maps than a trained network's, which interpolation follows less well), and on
-  the trained zoo models at 64 px;
+  pass), ours exact (incremental), ours ``approximate=True`` (the drill-down: 100 of 729
+  windows, the rest estimated on a guide linearised after ``layer2``) and, for comparison,
+  Krypton's projective-field threshold (every window, each layer's rectangle capped at
+  ``TAU`` = 60% of its rows and columns), with each approximation's correlation with the
+  exact map on four photos (random weights give rougher maps than a trained network's), and
+  the drill-down's on the trained zoo models at 64 px;
 * the ceiling: convolution multiply-adds of one full forward per window over those that each
   window really changes (:mod:`xai_widgets.methods.incremental.cost`), our own work ratio (the
   batch shares one rectangle size, so it computes a bit more than the changed places) and the

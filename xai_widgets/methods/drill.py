@@ -1,34 +1,28 @@
-"""Adaptive drill-down for occlusion, ``occlusion(approximate=True)``: after Krypton's
-adaptive drill-down (Nakandala et al., SIGMOD 2019, section 4.2), in the window grid.
+"""The arithmetic of the occlusion drill-down, ``occlusion(approximate=True)``: after
+Krypton's adaptive drill-down (Nakandala et al., SIGMOD 2019, section 4.2), in the window
+grid. :mod:`.drilldown` runs it stage by stage.
 
-1. Stage one computes the windows of every second row and column of the window grid (and the
-   last ones, so they span the image): about a quarter of the windows.
+1. Stage one computes the windows of every ``step``-th row and column of the window grid (and
+   the last ones, so they span the image).
 2. Their drops estimate every other window's drop. Plain linear interpolation between those
    rows and columns, D_est = W_r D_1 W_c^T (W: linear interpolation matrices), loses the
-   detail between them, so the estimate is guided by the gradient (:func:`taylor`): the
-   first-order drop of every window, T = sum over the window of grad_x S . (x - baseline),
-   one backward pass. The drops are fitted on it at the computed windows (D ~ a T + b, least
-   squares, per sample) and only the residual is interpolated:
-   D_est = a T + b + W_r (D_1 - a T_1 - b) W_c^T (regression kriging; with no usable
-   gradient, a = 0 and this is the plain interpolation).
-3. Stage two computes the ``refine`` share (default 10%) of the remaining windows where the
-   estimate is strongest (|D_est| over each sample's largest, the most over the samples);
-   every other window keeps its estimate.
+   detail between them, so the estimate follows a guide T, a cheap first-order drop of every
+   window: the drop linearised at a deep layer (:mod:`.incremental.linear`) or, where the
+   model cannot be followed layer by layer, in the input (:func:`taylor`: T = sum over the
+   window of grad_x S . (x - baseline), one backward pass). The drops are fitted on it at the
+   computed windows (D ~ a T + b, least squares, per sample) and only the residual is
+   interpolated: D_est = a T + b + W_r (D_1 - a T_1 - b) W_c^T (regression kriging; with no
+   usable gradient, a = 0 and this is the plain interpolation).
+3. Stage two computes the ``refine`` share of the remaining windows where the estimate is
+   strongest (|D_est| over each sample's largest, the most over the samples); every other
+   window keeps its estimate.
 
 Every computed window is exact (incremental where the model can be traced, else full
-forwards), so the map is exact where it matters most and estimated where it is weak. On
-ResNet-18 (random weights) at 224 px, patch 16 / stride 8, 250 of 729 windows, the map's
-correlation with the exact one on four scikit-image photos (chelsea, astronaut, coffee,
-rocket) is 0.977 / 0.939 / 0.959 / 0.896 (plain interpolation: 0.966 / 0.915 / 0.929 /
-0.863): random weights give rough maps, and only two of the four reach 0.95
-(``benchmarks/bench_occlusion.py``). Krypton's other approximation, the projective-field
-threshold (``incremental.TAU`` = 0.6, every window), saves 1.6x and gave 0.963 / 0.905 /
-0.966 / 0.745.
+forwards). The figures (ResNet-18 and the zoo) are in :mod:`.drilldown`.
 
 Example::
 
-    e = xw.explain(model, x, "occlusion", patch=16, stride=8, approximate=True)
-    e.params["windows"]   # "250 of 729 computed, the rest estimated (drill-down, gradient-guided)"
+    est = estimate(drops, stage_one(27, 3), stage_one(27, 3), guide)   # (N, 27, 27)
 """
 
 from __future__ import annotations
@@ -70,9 +64,9 @@ def spaced(count: int, step: int) -> list[int]:
     return sorted(set(range(0, count, step)) | {count - 1})
 
 
-def stage_one(count: int) -> list[int]:
-    """Every second index of ``count`` windows along one axis, and the last one."""
-    return spaced(count, 2)
+def stage_one(count: int, step: int = 2) -> list[int]:
+    """Every ``step``-th index of ``count`` windows along one axis, and the last one."""
+    return spaced(count, step)
 
 
 def interpolation(known: list[int], count: int, like: torch.Tensor) -> torch.Tensor:
@@ -142,18 +136,19 @@ def flat_windows(rows: list[int], cols: list[int], nc: int) -> torch.Tensor:
     return (torch.tensor(rows)[:, None] * nc + torch.tensor(cols)[None, :]).reshape(-1)
 
 
-def stage_one_order(shape: tuple[int, int]) -> tuple[torch.Tensor, int]:
-    """Flat indices of stage one's windows, those of every fourth row and column (and the
-    last) first, for a quick first map; and how many those first ones are."""
-    quick = flat_windows(sparse(shape[0]), sparse(shape[1]), shape[1])
-    stage = flat_windows(stage_one(shape[0]), stage_one(shape[1]), shape[1])
+def stage_one_order(shape: tuple[int, int], step: int = 2) -> tuple[torch.Tensor, int]:
+    """Flat indices of stage one's windows (every ``step``-th row and column and the last),
+    those of every ``2 * step``-th first, for a quick first map; and how many those are."""
+    quick = flat_windows(sparse(shape[0], step), sparse(shape[1], step), shape[1])
+    stage = flat_windows(stage_one(shape[0], step), stage_one(shape[1], step), shape[1])
     rest = stage[~torch.isin(stage, quick)]  # row-major, as the quick ones
     return torch.cat([quick, rest]), len(quick)
 
 
-def sparse(count: int) -> list[int]:
-    """Every fourth index and the last: a subset of :func:`stage_one`'s, the first map's."""
-    return spaced(count, 4)
+def sparse(count: int, step: int = 2) -> list[int]:
+    """Every ``2 * step``-th index and the last: a subset of :func:`stage_one`'s (same
+    ``step``), the first map's."""
+    return spaced(count, 2 * step)
 
 
 def filled(drops: torch.Tensor, done: torch.Tensor, est: torch.Tensor) -> torch.Tensor:
@@ -161,13 +156,13 @@ def filled(drops: torch.Tensor, done: torch.Tensor, est: torch.Tensor) -> torch.
     return torch.where(done, drops, est)
 
 
-def planned(shape: tuple[int, int], share: float = REFINE) -> int:
-    """How many windows the drill-down computes for a grid of ``shape``."""
-    first = len(stage_one(shape[0])) * len(stage_one(shape[1]))
+def planned(shape: tuple[int, int], share: float = REFINE, step: int = 2) -> int:
+    """How many windows the drill-down computes for a grid of ``shape``: stage one's (every
+    ``step``-th row and column) and the ``share`` of the rest."""
+    first = len(stage_one(shape[0], step)) * len(stage_one(shape[1], step))
     return first + math.ceil(share * (shape[0] * shape[1] - first))
 
 
-def describe(computed: int, total: int, guided: bool) -> str:
-    """The note in the Explanation's params."""
-    how = "gradient-guided" if guided else "no gradient: plain interpolation"
+def describe(computed: int, total: int, how: str) -> str:
+    """The note in the Explanation's params; ``how``: what guided the estimate."""
     return f"{computed} of {total} computed, the rest estimated (drill-down, {how})"

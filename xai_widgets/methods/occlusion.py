@@ -34,9 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..notes import note_param
 from ..targets import Target
-from . import drill
+from . import drill, drilldown
 from .batching import chunk_size
 from .incremental import start_engine
 from .registry import Method, Progress, param, register
@@ -183,12 +182,12 @@ class Occlusion(Method):
     window set to ``baseline`` in all channels. Attribution (N, C, H, W) repeats the map over
     channels; the heatmap is the map.
 
-    ``approximate=True`` computes about a third of the windows, chosen by an adaptive
-    drill-down (:mod:`.drill`, after Krypton): every second row and column of windows, then
-    the 10% of the rest where the estimate is strongest; the other windows are estimated from
-    the computed ones, guided by the gradient (one backward pass). Faster, close to the exact
-    map, not equal (on rough maps, as a random network's, below 0.95 correlation);
-    ``params["windows"]`` says how many were computed.
+    ``approximate=True`` computes a ninth to a quarter of the windows (an adaptive
+    drill-down after Krypton, :mod:`.drilldown`): every third or second row and column of
+    windows; every other window is estimated from them, guided by its first-order drop
+    linearised at a deep layer (or, for a model the incremental engine cannot follow, in the
+    input). Faster, close to the exact map, not equal; ``params["windows"]`` says how many
+    were computed and what guided the rest.
 
     Example: ``explain(model, x, "occlusion", patch=8, stride=4)``.
     """
@@ -203,9 +202,9 @@ class Occlusion(Method):
     baseline: float = param(0.0, min=-1e6, max=1e6, step=0.1, help="value of occluded pixels")
     approximate: bool = param(
         False,
-        help="Faster, approximate map: about a third of the windows are computed (every "
-        "second row and column, then where the map is strongest), the rest estimated from "
-        "them and the gradient. Close to the exact map where it is smooth, rougher elsewhere.",
+        help="Faster, approximate map: a ninth to a quarter of the windows are computed "
+        "(every third or second row and column), the rest estimated from them and each "
+        "window's first-order effect at a deep layer. Close to the exact map, not equal.",
     )
 
     reduce = "mean"
@@ -219,12 +218,12 @@ class Occlusion(Method):
             )
 
     def cost(self, x: torch.Tensor) -> int:
-        """One forward per computed window (all, or the drill-down's) and the clean one; the
-        drill-down adds its gradient's forward and backward (counted as three)."""
+        """One forward per window and the clean one; for the drill-down its estimate
+        (:func:`.drilldown.cost`)."""
         rows = window_starts(x.shape[2], self.patch, self.stride)
         cols = window_starts(x.shape[3], self.patch, self.stride)
         if self.approximate:
-            return drill.planned((len(rows), len(cols))) + 4
+            return drilldown.cost((len(rows), len(cols)))
         return len(rows) * len(cols) + 1
 
     def __call__(self, model, x, target, progress: Progress | None = None, cache=None):
@@ -246,7 +245,7 @@ class Occlusion(Method):
         column of the grid (and the last ones, so they span the image) come first and give a
         map bilinearly filled between them; the remaining windows refine it in place; the last
         map is exactly ``__call__``'s. With ``approximate``: the drill-down's maps, the first
-        from every fourth row and column of windows."""
+        from every sixth or fourth row and column of windows."""
         if self.approximate:
             yield from self._drill(model, x, target, progress)
             return
@@ -273,39 +272,12 @@ class Occlusion(Method):
             yield self._expand(heat, x), count / total
 
     def _drill(self, model, x, target, progress):
-        """The drill-down (:mod:`.drill`): (attribution, share of the planned windows done)
-        after stage one's quick windows, after each later chunk, and at the end (1.0)."""
+        """The drill-down (:mod:`.drilldown`): (attribution, share of its work done)."""
         grid = OcclusionGrid.build(x.shape[2], x.shape[3], self.patch, self.stride, x.device)
-        shape = grid.shape
-        plan, total = drill.planned(shape), shape[0] * shape[1]
         run = grid.open(model, x, target, self.baseline)
-        guide = drill.taylor(model, x, target, self.baseline, grid)
-        note_param("windows", drill.describe(plan, total, guide is not None))
-        order, quick = drill.stage_one_order(shape)
-        est = None
-        for drops, done in run.compute(order, first=quick * x.shape[0]):
-            count = int(done.sum())
-            if progress is not None:
-                progress(count / plan)
-            if count == len(order):  # stage one done: the estimate for stage two
-                rows, cols = drill.stage_one(shape[0]), drill.stage_one(shape[1])
-            elif bool(done.flatten()[order[:quick]].all()):  # a preview from the quick ones
-                rows, cols = drill.sparse(shape[0]), drill.sparse(shape[1])
-            else:
-                continue
-            est = drill.estimate(drops, rows, cols, guide)
-            if count < plan:
-                yield self._expand(grid.assemble(drill.filled(drops, done, est)), x), count / plan
-        assert est is not None
-        second = drill.refine_order(est, run.done.view(shape), drill.REFINE)
-        for drops, done in run.compute(second) if second.numel() else ():
-            count = int(done.sum())
-            if progress is not None:
-                progress(count / plan)
-            if count < plan:
-                yield self._expand(grid.assemble(drill.filled(drops, done, est)), x), count / plan
-        drops = run.drops.view(x.shape[0], *shape)
-        yield self._expand(grid.assemble(drill.filled(drops, run.done.view(shape), est)), x), 1.0
+        maps = drilldown.drill_down(grid, run, model, x, target, self.baseline, progress)
+        for heat, fraction in maps:
+            yield self._expand(heat, x), fraction
 
     @staticmethod
     def _expand(heat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

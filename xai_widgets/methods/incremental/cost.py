@@ -19,10 +19,9 @@ from __future__ import annotations
 import torch
 from torch import fx, nn
 
-from ..occlusion import window_starts
 from .engine import Incremental, _geometry
 
-__all__ = ["conv_macs", "conv_work"]
+__all__ = ["conv_macs", "conv_work", "work_by_node"]
 
 
 def conv_macs(module: nn.Conv2d, places: torch.Tensor | int) -> torch.Tensor | int:
@@ -36,10 +35,23 @@ def conv_work(
 ) -> tuple[int, int]:
     """(full, changed): convolution multiply-adds of one full forward per window, and of
     only the places each window changes, summed over the windows of the grid."""
+    from ..occlusion import window_starts  # not at the top: occlusion imports this package
+
     rows, cols = window_starts(height, patch, stride), window_starts(width, patch, stride)
+    full, upto = work_by_node(run, rows, cols, patch)
+    return full, max(upto.values(), default=0)
+
+
+def work_by_node(
+    run: Incremental, rows: list[int], cols: list[int], patch: int
+) -> tuple[int, dict[fx.Node, int]]:
+    """(full, upto) for the ``patch`` windows at the offsets ``rows`` x ``cols``: as
+    :func:`conv_work`'s ``full``, and for every node the changed multiply-adds of those
+    windows up to and including it (graph order)."""
     r = torch.tensor([a for a in rows for _ in cols])
     c = torch.tensor([b for _ in rows for b in cols])
     spans: dict[fx.Node, tuple[torch.Tensor, ...]] = {}
+    upto: dict[fx.Node, int] = {}
     full = changed = 0
     for node in run.plan.graph.nodes:
         rule = run.plan.rule[node]
@@ -76,4 +88,5 @@ def conv_work(
                 places = shape[2] * shape[3] * len(r)
                 full += int(conv_macs(module, places))
                 changed += int(conv_macs(module, places))
-    return full, changed
+        upto[node] = changed
+    return full, upto

@@ -88,12 +88,18 @@ class Incremental:
         samples: torch.Tensor,
         patch: tuple[int, int],
         baseline: float,
+        cut: fx.Node | None = None,
+        stop: bool = False,
     ) -> Any:
         """The model's output for K copies: sample ``samples[k]`` with the ``patch`` window at
-        (``rows[k]``, ``cols[k]``) set to ``baseline``."""
+        (``rows[k]``, ``cols[k]``) set to ``baseline``. With ``cut`` (a node): (output, the
+        copies' :class:`Patch` at ``cut``), or with ``stop`` that Patch alone, the layers
+        after ``cut`` not run (the drill-down's linear guide, :mod:`.linear`)."""
         x = self.clean[next(iter(self.plan.graph.nodes))]
         env: dict[fx.Node, Any] = {}
         for node in self.plan.graph.nodes:
+            if stop and cut in env:
+                return env[cut]
             rule = self.plan.rule[node]
             if rule == "patch":
                 shape = (rows.shape[0], x.shape[1], *patch)
@@ -110,7 +116,8 @@ class Incremental:
             elif rule == "pair":
                 env[node] = self._pair(node, env, samples)
             elif rule == "output":
-                return fx.node.map_arg(node.args[0], lambda n: self._dense(n, env, samples))
+                out = fx.node.map_arg(node.args[0], lambda n: self._dense(n, env, samples))
+                return out if cut is None else (out, env[cut])
             else:  # dense, size
                 view = self._dense if rule == "dense" else self._stand_in
                 env[node] = _call(self.plan, self.model, node, env, view=(view, env, samples))

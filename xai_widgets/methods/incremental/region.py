@@ -104,6 +104,11 @@ def gather(
     rr = (patch.y0 + pad[0] - rows.start)[:, None] + torch.arange(h, device=dev)  # (K, h)
     cc = (patch.x0 + pad[1] - cols.start)[:, None] + torch.arange(w, device=dev)  # (K, w)
     in_r, in_c = (rr >= 0) & (rr < rows.length), (cc >= 0) & (cc < cols.length)
+    if bool(in_r.all()) and bool(in_c.all()) and bool((rr[:, 0] == rr[0, 0]).all()):
+        if bool((cc[:, 0] == cc[0, 0]).all()):  # one place in every block: a slice
+            top, left = int(rr[0, 0]), int(cc[0, 0])
+            base[:, :, top : top + h, left : left + w] = patch.values
+            return base
     values = patch.values.permute(0, 2, 3, 1)  # (K, h, w, C)
     if bool(in_r.all()) and bool(in_c.all()):
         k = torch.arange(rr.shape[0], device=dev)[:, None, None]
