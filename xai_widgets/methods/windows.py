@@ -65,6 +65,8 @@ class WindowDrops:
         most two chunks, in full at most one); yield (drops (N, nr, nc), done (nr, nc)) after
         each chunk. ``exact=False`` (with :meth:`guide_with`) computes only their guide, the
         layers up to the cut."""
+        if not exact and self.linear is None:
+            raise ValueError("compute(exact=False) computes only a guide: call guide_with first")
         x, n, (nr, nc) = self.x, self.x.shape[0], self.grid.shape
         order = order.to(x.device)
         win = order.repeat_interleave(n)  # flat jobs: every (window in order) x (sample)
