@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-import skimage.data
 import torch
-import torch.nn.functional as F
 from captum.attr import Occlusion
 from torchvision.models import resnet18
 
@@ -43,6 +43,10 @@ from xai_widgets.methods.incremental.cost import conv_work
 from xai_widgets.methods.occlusion import OcclusionGrid
 from xai_widgets.targets import Target
 from xai_widgets.zoo.specs import SPECS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+# the test's own input, so the benchmark's correlations are the ones the test asserts
+from test_occlusion_drilldown import photo_input
 
 PATCH, STRIDE = 16, 8
 
@@ -75,12 +79,6 @@ def every_window(run: Incremental, grid: OcclusionGrid) -> torch.Tensor:
 
 
 PHOTOS = ("chelsea", "astronaut", "coffee", "rocket")  # scikit-image's; the first is timed
-
-
-def photo_input(name: str, size: int) -> torch.Tensor:
-    """scikit-image's photo ``name`` at ``size`` px, normalised as the benchmark's input."""
-    photo = torch.tensor(getattr(skimage.data, name)()).permute(2, 0, 1)[None].float() / 255
-    return (F.interpolate(photo, size=(size, size), mode="bilinear") - 0.45) / 0.225
 
 
 def threshold_map(model, x: torch.Tensor, target: int) -> torch.Tensor:

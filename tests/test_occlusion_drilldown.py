@@ -29,18 +29,24 @@ DEEP_NOTE = (
 )
 
 
+def photo_input(name: str, size: int = 224) -> torch.Tensor:
+    """scikit-image's photo ``name`` squashed to ``size`` px and normalised: the input of this
+    test and of ``benchmarks/bench_occlusion.py`` (which imports it), so both measure the same."""
+    from skimage import data
+
+    photo = torch.tensor(getattr(data, name)()).permute(2, 0, 1)[None].float() / 255
+    return (F.interpolate(photo, size=(size, size), mode="bilinear") - 0.45) / 0.225
+
+
 @pytest.fixture(scope="module")
 def resnet18_maps() -> dict[str, tuple[torch.Tensor, xw.Explanation]]:
     """ResNet-18 as torchvision builds it (random weights), each photo at 224 px, patch 16 /
     stride 8 as in the benchmark: (exact heatmap, approximate Explanation) per photo."""
-    from skimage import data
-
     torch.manual_seed(0)
     model = torchvision.models.resnet18().eval()
     maps = {}
     for name in PHOTOS:
-        photo = torch.tensor(getattr(data, name)()).permute(2, 0, 1)[None].float() / 255
-        x = (F.interpolate(photo, size=(224, 224), mode="bilinear") - 0.45) / 0.225
+        x = photo_input(name)
         exact = xw.explain(model, x, "occlusion", patch=16, stride=8).heatmap
         approx = xw.explain(model, x, "occlusion", patch=16, stride=8, approximate=True)
         maps[name] = (exact, approx)

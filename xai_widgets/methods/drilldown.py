@@ -136,12 +136,12 @@ def drill_down(
     shape, n = grid.shape, x.shape[0]
     total = shape[0] * shape[1]
     linear = deep_guide(run, grid, target)
+    lay = layout(shape, linear is not None)
     if linear is not None:
         run.guide_with(linear)
-        lay, taylor = layout(shape, True), None
-        how = f"guided by the first-order drop after {where(run, linear.cut)}"
+        taylor, how = None, f"guided by the first-order drop after {where(run, linear.cut)}"
     else:
-        lay, taylor = INPUT, drill.taylor(model, x, target, baseline, grid)
+        taylor = drill.taylor(model, x, target, baseline, grid)
         how = "gradient-guided" if taylor is not None else "no gradient: plain interpolation"
     plan = drill.planned(shape, lay.refine, lay.step)
     note_param("windows", drill.describe(plan, total, how))
