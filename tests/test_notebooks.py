@@ -84,6 +84,7 @@ def test_notebook_executes(path: Path, tmp_path: Path, monkeypatch: pytest.Monke
     outputs = _outputs(nb)
     assert [o for o in outputs if "image/png" in o.get("data", {})], f"{path.name}: no figure"
     if path.stem.startswith("01_"):
+        assert nb.cells[1].outputs, "the Explorer cell ran without error but shows no output"
         explorer = nb.cells[1].outputs[0]
         assert "application/vnd.jupyter.widget-view+json" in explorer.data
         assert base64.b64decode(explorer.data["image/png"])[:4] == b"\x89PNG"

@@ -3,8 +3,9 @@
 :func:`param_control` turns a :class:`~xai_widgets.params.ParamSpec` into a control: a slider
 for a number whose range is small enough to slide through (else a bounded text box), a checkbox
 for a bool, a dropdown for a choice or a layer. :class:`ParamControls` holds one control per
-parameter of every method and links the current method's controls to ``selection.params`` both
-ways; :class:`MethodToggles` links the method buttons to ``selection.method``. Every control
+parameter of every method (built when the method is first selected) and links the current
+method's controls to ``selection.params`` both ways; :class:`MethodToggles` links the method
+buttons to ``selection.method``. Every control
 carries the CSS class ``xw-param-<name>``, every method button ``xw-method-<name>`` and its
 (i) button, which opens the method card, ``xw-card-button-<name>``.
 
@@ -28,11 +29,12 @@ from ..methods.card import has_card, method_card
 from ..methods.registry import FAMILIES, get_method, list_methods, method_params
 from ..params import ParamSpec
 from .selection import Selection
+from .shared import shared_layout, shared_style
 
 __all__ = ["MethodToggles", "ParamControls", "layer_options", "param_control"]
 
 _SLIDER_SPAN = 5000
-_STYLE = {"description_width": "72px"}
+_LABEL_WIDTH = "72px"
 
 
 def layer_options(
@@ -51,67 +53,88 @@ def layer_options(
 
 
 def param_control(
-    spec: ParamSpec, image_side: int | None = None, css: str = "xw-param-"
+    spec: ParamSpec,
+    image_side: int | None = None,
+    css: str = "xw-param-",
+    *,
+    hidden: bool = False,
+    width: str = "300px",
+    label_width: str = _LABEL_WIDTH,
 ) -> w.Widget:
     """A control for one declared parameter, with the CSS class ``<css><name>``;
-    ``image_side`` caps parameters whose range is bounded by the image (``image_bound``)."""
-    common = {"description": spec.title, "style": _STYLE, "tooltip": spec.help}
-    if spec.kind == "layer":
-        control = w.Dropdown(options=[("(default layer)", "")], value="", **common)
-    elif spec.kind == "choice":
-        control = w.Dropdown(options=list(spec.choices), value=spec.default, **common)
-    elif spec.kind == "bool":
-        control = w.Checkbox(value=spec.default, indent=False, **common)
-    else:
-        lo = spec.min if spec.min is not None else -1e9
-        hi = spec.max if spec.max is not None else 1e9
-        if spec.image_bound and image_side is not None:
-            hi = min(hi, image_side)
-        value = min(max(spec.default, lo), hi)
-        integer = spec.type is int
-        if hi - lo <= _SLIDER_SPAN:
-            cls = w.IntSlider if integer else w.FloatSlider
-            step = spec.step or (1 if integer else (hi - lo) / 100)
-            control = cls(value=value, min=lo, max=hi, step=step, continuous_update=True, **common)
-        else:
-            cls = w.BoundedIntText if integer else w.BoundedFloatText
-            control = cls(value=value, min=lo, max=hi, step=spec.step or 1, **common)
-    control.add_class(f"{css}{spec.name}")
-    control.layout = w.Layout(width="300px")
+    ``image_side`` caps parameters whose range is bounded by the image (``image_bound``);
+    ``hidden`` builds it with ``layout.display = "none"``. Its layout is its own (it may be
+    shown and hidden), its style the shared one of its kind (:mod:`.shared`)."""
+    cls, kwargs = _control_kind(spec, image_side)
+    control = cls(
+        description=spec.title,
+        tooltip=spec.help,
+        layout=w.Layout(width=width, display="none" if hidden else None),
+        style=shared_style(cls, description_width=label_width),
+        _dom_classes=(f"{css}{spec.name}",),  # in the constructor: no message after it
+        **kwargs,
+    )
     return control
+
+
+def _control_kind(spec: ParamSpec, image_side: int | None) -> tuple[type[w.Widget], dict]:
+    """The control class for ``spec`` and its value arguments."""
+    if spec.kind == "layer":
+        return w.Dropdown, {"options": [("(default layer)", "")], "value": ""}
+    if spec.kind == "choice":
+        return w.Dropdown, {"options": list(spec.choices), "value": spec.default}
+    if spec.kind == "bool":
+        return w.Checkbox, {"value": spec.default, "indent": False}
+    lo = spec.min if spec.min is not None else -1e9
+    hi = spec.max if spec.max is not None else 1e9
+    if spec.image_bound and image_side is not None:
+        hi = min(hi, image_side)
+    bounds = {"value": min(max(spec.default, lo), hi), "min": lo, "max": hi}
+    integer = spec.type is int
+    if hi - lo <= _SLIDER_SPAN:
+        step = spec.step or (1 if integer else (hi - lo) / 100)
+        slider = w.IntSlider if integer else w.FloatSlider
+        return slider, {**bounds, "step": step, "continuous_update": True}
+    return (w.BoundedIntText if integer else w.BoundedFloatText), {**bounds, "step": spec.step or 1}
 
 
 class ParamControls:
     """One control per declared parameter of every method (the layer excepted: it is the
-    selection's own trait), the current method's shown, linked to ``selection.params``."""
+    selection's own trait), the current method's shown, linked to ``selection.params``.
+
+    A method's controls are built the first time it is selected (or ``controls[method]`` is
+    read): the Explorer opens with the first method's few controls instead of all 35 (each a
+    widget model the browser builds)."""
 
     def __init__(self, selection: Selection, image_side: int | None) -> None:
         self.selection = selection
-        self.controls: dict[str, dict[str, w.Widget]] = {}
+        self.image_side = image_side
+        self.heads = head_count(selection.model)
         self._max: dict[str, dict[str, float]] = {}
-        for method in list_methods():
-            specs = [s for s in method_params(method) if s.kind != "layer"]
-            self.controls[method] = {s.name: param_control(s, image_side) for s in specs}
-            self._max[method] = {
-                n: getattr(c, "max", None) for n, c in self.controls[method].items()
-            }
-            for name, control in self.controls[method].items():
-                control.observe(self._changed(method, name), "value")
         self._syncing = False
-        self._fit_heads()
-        self.widget = w.VBox([c for m in self.controls.values() for c in m.values()])
+        self.widget = w.VBox([])
+        self.controls: dict[str, dict[str, w.Widget]] = _OnFirstUse(self._build)
         selection.observe(self._follow, ["method", "params"])
         self._follow()
 
-    def _fit_heads(self) -> None:
+    def _build(self, method: str) -> dict[str, w.Widget]:
+        if method not in list_methods():
+            raise KeyError(method)
+        specs = [s for s in method_params(method) if s.kind != "layer"]
+        controls = {s.name: param_control(s, self.image_side, hidden=True) for s in specs}
+        self._max[method] = {n: getattr(c, "max", None) for n, c in controls.items()}
+        for name, control in controls.items():
+            if name == "head" and isinstance(control, w.Dropdown):
+                self._fit_heads(control)
+            control.observe(self._changed(method, name), "value")
+        self.widget.children = [*self.widget.children, *controls.values()]
+        return controls
+
+    def _fit_heads(self, control: w.Dropdown) -> None:
         """A head picker offers the fusions and exactly the model's head indices (none on a
         model without attention, where the attention methods are disabled anyway)."""
-        heads = head_count(self.selection.model)
-        for controls in self.controls.values():
-            control = controls.get("head")
-            if isinstance(control, w.Dropdown):
-                keep = [o for o in control.options if not str(o).isdigit()]
-                control.options = [*keep, *(str(i) for i in range(heads))]
+        keep = [o for o in control.options if not str(o).isdigit()]
+        control.options = [*keep, *(str(i) for i in range(self.heads))]
 
     def _changed(self, method: str, name: str) -> Callable[[dict], None]:
         def handler(change: dict) -> None:
@@ -151,6 +174,18 @@ class ParamControls:
         return [c for c in self.widget.children if c.layout.display != "none"]
 
 
+class _OnFirstUse(dict):
+    """A dict that builds a missing entry with ``build(key)`` (``KeyError`` if it cannot)."""
+
+    def __init__(self, build: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._build = build
+
+    def __missing__(self, key: str) -> Any:
+        value = self[key] = self._build(key)
+        return value
+
+
 def _values(control: w.Dropdown) -> list[Any]:
     return [o[1] if isinstance(o, tuple) else o for o in control.options]
 
@@ -179,14 +214,20 @@ class MethodToggles:
                     value=name == selection.method,
                     description=get_method(name).label,
                     tooltip=_first_sentence(name),
-                    layout=w.Layout(width="auto"),
+                    layout=shared_layout(width="auto"),
+                    style=shared_style(w.ToggleButton),
+                    _dom_classes=(f"xw-method-{name}",),
                 )
-                button.add_class(f"xw-method-{name}")
                 button.observe(self._toggled(name), "value")
                 self.buttons[name] = button
                 row.append(self._with_info(name, button))
-            label = w.HTML(f"<b>{family_label}</b>", layout=w.Layout(width="92px"))
-            rows.append(w.HBox([label, w.HBox(row, layout=w.Layout(flex_flow="row wrap"))]))
+            label = w.HTML(
+                f"<b>{family_label}</b>",
+                layout=shared_layout(width="92px"),
+                style=shared_style(w.HTML),
+            )
+            buttons = w.HBox(row, layout=shared_layout(flex_flow="row wrap"))
+            rows.append(w.HBox([label, buttons], layout=shared_layout()))
         self.widget = w.VBox([*rows, self.card])
         selection.observe(lambda _c: self.select(selection.method), "method")
 
@@ -198,12 +239,13 @@ class MethodToggles:
         info = w.Button(
             description="i",
             tooltip=f"What {get_method(name).label} computes, where it misleads (method card)",
-            layout=w.Layout(width="22px", padding="0", margin="2px 6px 2px 0"),
+            layout=shared_layout(width="22px", padding="0", margin="2px 6px 2px 0"),
+            style=shared_style(w.Button),
+            _dom_classes=(f"xw-card-button-{name}",),
         )
-        info.add_class(f"xw-card-button-{name}")
         info.on_click(lambda _b: self.toggle_card(name))
         self.info[name] = info
-        return w.HBox([button, info])
+        return w.HBox([button, info], layout=shared_layout())
 
     def toggle_card(self, name: str) -> None:
         """Show ``name``'s method card in the panel below the toggles, or close the panel when

@@ -23,6 +23,7 @@ import ipywidgets as w
 from .engine import Cancelled, Job
 from .selection import Selection
 from .session import ImageSession
+from .shared import shared_layout, shared_style
 
 __all__ = ["View"]
 
@@ -45,14 +46,17 @@ class View(w.VBox):
         self.on_screen = False
         self._dirty = True
         self._lanes: set[str] = set()
-        self.status = w.HTML()
-        self.status.add_class("xw-view-status")
-        self.error = w.HTML()
-        self.error.add_class("xw-view-error")
+        look = {"layout": shared_layout(), "style": shared_style(w.HTML)}
+        self.status = w.HTML(_dom_classes=("xw-view-status",), **look)
+        self.error = w.HTML(_dom_classes=("xw-view-error",), **look)
         self.progress = w.FloatProgress(
-            0, min=0, max=1, layout=w.Layout(width="160px", visibility="hidden")
+            0,
+            min=0,
+            max=1,
+            layout=w.Layout(width="160px", visibility="hidden"),  # its own: shown while busy
+            style=shared_style(w.FloatProgress),
+            _dom_classes=("xw-view-progress",),
         )
-        self.progress.add_class("xw-view-progress")
         self.children = self._build()
         if self.follows:
             selection.observe(self._followed, list(self.follows))

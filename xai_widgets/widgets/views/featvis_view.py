@@ -35,6 +35,7 @@ from ...params import declared
 from ..canvas import encode
 from ..controls import param_control
 from ..engine import Job
+from ..shared import shared_style
 from .base import STYLE, FeatureView
 from .surface import Surface
 from .tiles import fit_tile, labelled_grid
@@ -49,9 +50,8 @@ def _controls(settings: type, prefix: str) -> dict[str, w.Widget]:
     """One control per declared setting (see :mod:`xai_widgets.params`), CSS ``xw-fv-...``."""
     controls = {}
     for spec in declared(settings):
-        control = param_control(spec, css=f"xw-fv-{prefix}")
-        control.layout = w.Layout(width="330px")
-        control.style = STYLE
+        label_width = STYLE["description_width"]
+        control = param_control(spec, css=f"xw-fv-{prefix}", width="330px", label_width=label_width)
         controls[spec.name] = control
     return controls
 
@@ -137,12 +137,16 @@ class FeatureVisView(FeatureView):
     def _target_control(self) -> w.Widget:
         """The class of the "class" objective: its name when the classes have names."""
         classes = self.selection.classes
+        cls = w.Dropdown if classes else w.BoundedIntText
+        look = {
+            "description": "class",
+            "layout": w.Layout(width="220px"),
+            "style": shared_style(cls, **STYLE),
+        }
         if classes:
-            control = w.Dropdown(options=[(c, i) for i, c in enumerate(classes)], value=0)
+            control = w.Dropdown(options=[(c, i) for i, c in enumerate(classes)], value=0, **look)
         else:
-            control = w.BoundedIntText(0, min=0, max=100_000)
-        control.description, control.style = "class", STYLE
-        control.layout = w.Layout(width="220px")
+            control = w.BoundedIntText(0, min=0, max=100_000, **look)
         control.add_class("xw-fv-target")
         return control
 
