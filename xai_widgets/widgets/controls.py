@@ -66,7 +66,7 @@ def param_control(
     ``hidden`` builds it with ``layout.display = "none"``. Its layout is its own (it may be
     shown and hidden), its style the shared one of its kind (:mod:`.shared`)."""
     cls, kwargs = _control_kind(spec, image_side)
-    control = cls(
+    return cls(
         description=spec.title,
         tooltip=spec.help,
         layout=w.Layout(width=width, display="none" if hidden else None),
@@ -74,7 +74,6 @@ def param_control(
         _dom_classes=(f"{css}{spec.name}",),  # in the constructor: no message after it
         **kwargs,
     )
-    return control
 
 
 def _control_kind(spec: ParamSpec, image_side: int | None) -> tuple[type[w.Widget], dict]:

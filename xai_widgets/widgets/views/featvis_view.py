@@ -48,12 +48,8 @@ PREVIEW_PX = 256
 
 def _controls(settings: type, prefix: str) -> dict[str, w.Widget]:
     """One control per declared setting (see :mod:`xai_widgets.params`), CSS ``xw-fv-...``."""
-    controls = {}
-    for spec in declared(settings):
-        label_width = STYLE["description_width"]
-        control = param_control(spec, css=f"xw-fv-{prefix}", width="330px", label_width=label_width)
-        controls[spec.name] = control
-    return controls
+    look = {"css": f"xw-fv-{prefix}", "width": "330px", "label_width": STYLE["description_width"]}
+    return {spec.name: param_control(spec, **look) for spec in declared(settings)}
 
 
 class FeatureVisView(FeatureView):
@@ -142,13 +138,11 @@ class FeatureVisView(FeatureView):
             "description": "class",
             "layout": w.Layout(width="220px"),
             "style": shared_style(cls, **STYLE),
+            "_dom_classes": ("xw-fv-target",),
         }
         if classes:
-            control = w.Dropdown(options=[(c, i) for i, c in enumerate(classes)], value=0, **look)
-        else:
-            control = w.BoundedIntText(0, min=0, max=100_000, **look)
-        control.add_class("xw-fv-target")
-        return control
+            return w.Dropdown(options=[(c, i) for i, c in enumerate(classes)], value=0, **look)
+        return w.BoundedIntText(0, min=0, max=100_000, **look)
 
     def _show_objective(self) -> None:
         kind = self.whole.value
